@@ -1,0 +1,89 @@
+"""The public Python API; the CLI is a thin layer over these functions.
+
+Each function imports its heavy dependencies (torch, Lightning) only when called.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geofm.registry import get_registry
+from geofm.specs import ComponentSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["build_backbone", "build_model", "get_spec", "list_components", "predict", "run"]
+
+
+def list_components(kind: str, pattern: str = "*") -> list[ComponentSpec]:
+    """Specs of ``kind`` (backbones, necks, decoders, datasets, tasks) whose name matches ``pattern``."""
+    return get_registry(kind).search(pattern)
+
+
+def get_spec(kind: str, name: str) -> ComponentSpec:
+    """The spec of component ``name`` of ``kind``; unknown names raise with close matches."""
+    return get_registry(kind).get(name)
+
+
+def build_backbone(
+    name: str,
+    *,
+    weights: str | os.PathLike[str] | None = "auto",
+    bands: Sequence[str] | None = None,
+    num_frames: int | None = None,
+    img_size: int | None = None,
+    **options: Any,
+) -> nn.Module:
+    """Build backbone ``name`` with pretrained ``weights`` ("auto", "none", a tag or a file path).
+
+    ``bands`` names the input channels (any names of the band vocabulary); the backbone adapts its
+    input layer to them. The module's ``forward_features(x, **meta)`` returns one tensor per block/stage.
+    """
+    from geofm.compose import build_backbone as _build
+
+    return _build(name, weights=weights, bands=bands, num_frames=num_frames, img_size=img_size, **options)
+
+
+def build_model(
+    backbone: str,
+    decoder: str,
+    *,
+    necks: Sequence[str | Mapping[str, Any]] | None = None,
+    task: str = "segmentation",
+    num_classes: int = 2,
+    **options: Any,
+) -> nn.Module:
+    """Compose backbone -> necks -> decoder -> head into one module (necks inserted when ``None``).
+
+    ``options`` may hold ``weights``, ``bands``, ``img_size``, ``num_frames``, ``backbone_options``,
+    ``decoder_options`` and ``head_options``. Compatibility is checked before any weight is built.
+    """
+    from geofm.compose import build_model as _build
+
+    return _build(backbone, decoder, necks=necks, task=task, num_classes=num_classes, **options)
+
+
+def run(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+    """Fine-tune and evaluate as ``geofm run`` does; return the summary written to ``summary.json``.
+
+    ``config`` is a mapping in the run-configuration schema (see ``geofm run --help``) or a YAML path.
+    """
+    from geofm.runner import run as _run
+
+    return _run(config)
+
+
+def predict(
+    run_dir_or_checkpoint: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    **options: Any,
+) -> list[Path]:
+    """Tiled, streaming inference of GeoTIFF scenes into georeferenced GeoTIFFs; returns the outputs."""
+    from geofm.inference import predict as _predict
+
+    return _predict(run_dir_or_checkpoint, inputs, out_dir, **options)

@@ -1,0 +1,104 @@
+"""The hook specifications of the ``geofm`` plugin system; each docstring is the contract.
+
+A plugin is a module named by an entry point in the ``geofm`` group, e.g.::
+
+    [project.entry-points.geofm]
+    myplugin = "geofm_myplugin.plugin"
+
+whose functions are decorated with :data:`geofm.hookimpl`. The module must stay light: it may import
+``geofm.specs`` and ``geofm.hookimpl`` but never torch (listings import every plugin module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+
+from geofm.specs import BackboneSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
+
+PROJECT_NAME = "geofm"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+__all__ = [
+    "HOOK_KINDS",
+    "PROJECT_NAME",
+    "geofm_backbones",
+    "geofm_cli",
+    "geofm_datasets",
+    "geofm_decoders",
+    "geofm_necks",
+    "geofm_tasks",
+    "hookimpl",
+    "hookspec",
+]
+
+
+@hookspec
+def geofm_backbones() -> Iterable[BackboneSpec]:
+    """Return the backbones this plugin contributes, as :class:`~geofm.specs.BackboneSpec` objects.
+
+    Called once per process, the first time any backbone is looked up. Must not import torch: the
+    factory is named lazily. Names must be unique across all plugins (a clash is an error naming both
+    distributions). The registry fills in ``distribution`` and ``version``.
+    """
+
+
+@hookspec
+def geofm_necks() -> Iterable[NeckSpec]:
+    """Return the necks (feature transformations between backbone and decoder) this plugin contributes.
+
+    Each :class:`~geofm.specs.NeckSpec` says what feature kind it consumes and produces, so composition
+    can check a pairing before any weight exists. Same rules as :func:`geofm_backbones`.
+    """
+
+
+@hookspec
+def geofm_decoders() -> Iterable[DecoderSpec]:
+    """Return the decoders this plugin contributes, as :class:`~geofm.specs.DecoderSpec` objects.
+
+    The spec declares what the decoder consumes (feature kind, number of levels, whether it needs a
+    pyramid of increasing strides) so composition can insert or demand the right neck.
+    Same rules as :func:`geofm_backbones`.
+    """
+
+
+@hookspec
+def geofm_datasets() -> Iterable[DatasetSpec]:
+    """Return the datasets this plugin contributes, as :class:`~geofm.specs.DatasetSpec` objects.
+
+    The factory builds a Lightning data module (see :mod:`geofm.specs` for its signature). A dataset
+    that is not on disk must fail at build time with a :class:`~geofm.errors.DataError` naming the
+    expected layout under ``--data-root`` and where to download it. Same rules as :func:`geofm_backbones`.
+    """
+
+
+@hookspec
+def geofm_tasks() -> Iterable[TaskSpec]:
+    """Return the training tasks (Lightning modules) this plugin contributes, as :class:`TaskSpec`.
+
+    A run picks the task whose ``name`` equals ``--task``, or by default the one whose ``task_type``
+    matches the dataset's task. Same rules as :func:`geofm_backbones`.
+    """
+
+
+@hookspec
+def geofm_cli(app: Any) -> None:
+    """Add subcommands to the ``geofm`` Typer application ``app`` (optional).
+
+    Called when the CLI starts, so the implementation must be cheap and must not import torch at
+    module level; import heavy libraries inside the command functions.
+    """
+
+
+HOOK_KINDS: dict[str, str] = {
+    "backbones": "geofm_backbones",
+    "necks": "geofm_necks",
+    "decoders": "geofm_decoders",
+    "datasets": "geofm_datasets",
+    "tasks": "geofm_tasks",
+}
+"""Component kind -> the collection hook that returns its specs."""

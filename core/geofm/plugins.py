@@ -1,0 +1,167 @@
+"""Discovering and loading plugins from the ``geofm`` entry-point group.
+
+Entry points are loaded one at a time on the first call that needs them (never at import). A plugin
+whose module fails to import is recorded with its error and skipped, with a one-line warning naming the
+distribution, its version and the error; ``GEOFM_STRICT_PLUGINS=1`` turns that into a
+:class:`~geofm.errors.PluginLoadError`. ``GEOFM_LOAD_PLUGINS=a,b`` loads only the named plugins (entry-point
+or distribution names) and ``GEOFM_BLOCK_PLUGINS=x`` skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Literal
+
+import pluggy
+
+from geofm import hookspecs
+from geofm.errors import PluginLoadError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginRecord",
+    "PluginWarning",
+    "get_plugin_manager",
+    "plugin_records",
+    "record_failure",
+    "reset",
+    "strict_plugins",
+]
+
+ENTRY_POINT_GROUP = "geofm"
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load or its hook raised; it was skipped."""
+
+
+@dataclass
+class PluginRecord:
+    """What is known about one plugin: where it comes from and whether it loaded."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    status: Literal["loaded", "failed", "blocked"] = "loaded"
+    error: str = ""
+    hooks: list[str] = field(default_factory=list)
+    components: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-compatible form, as ``geofm plugins --json`` prints it."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "module": self.module,
+            "status": self.status,
+            "error": self.error,
+            "hooks": list(self.hooks),
+            "components": dict(self.components),
+        }
+
+
+_manager: pluggy.PluginManager | None = None
+_records: dict[str, PluginRecord] = {}
+
+
+def strict_plugins() -> bool:
+    """Whether ``GEOFM_STRICT_PLUGINS`` asks for plugin errors to be fatal."""
+    return os.environ.get("GEOFM_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _name_set(variable: str) -> set[str] | None:
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _selected(name: str, distribution: str) -> bool:
+    wanted = _name_set("GEOFM_LOAD_PLUGINS")
+    blocked = _name_set("GEOFM_BLOCK_PLUGINS") or set()
+    names = {name, distribution}
+    if names & blocked:
+        return False
+    return wanted is None or bool(names & wanted)
+
+
+def record_failure(record: PluginRecord, error: BaseException, during: str) -> None:
+    """Mark ``record`` failed because of ``error``; warn in one line, or raise when strict."""
+    record.status = "failed"
+    message = f"{type(error).__name__}: {error}".splitlines()[0]
+    record.error = f"{during}: {message}" if record.error == "" else f"{record.error}; {during}: {message}"
+    text = (
+        f"geofm plugin {record.distribution} {record.version} ({record.name}) was skipped: "
+        f"{during} failed with {message}"
+    )
+    if strict_plugins():
+        raise PluginLoadError(text + " (GEOFM_STRICT_PLUGINS=1 makes this fatal)") from error
+    warnings.warn(text, PluginWarning, stacklevel=3)
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    unique: dict[str, metadata.EntryPoint] = {}
+    for entry in sorted(found, key=lambda e: e.name):
+        unique.setdefault(entry.name, entry)
+    return list(unique.values())
+
+
+def _load_entry_point(manager: pluggy.PluginManager, entry: metadata.EntryPoint) -> None:
+    dist = entry.dist
+    record = PluginRecord(
+        name=entry.name,
+        distribution=dist.metadata["Name"] if dist is not None else "?",
+        version=dist.version if dist is not None else "?",
+        module=entry.value,
+    )
+    _records[entry.name] = record
+    if not _selected(record.name, record.distribution):
+        record.status = "blocked"
+        return
+    try:
+        plugin: ModuleType = entry.load()
+        manager.register(plugin, name=entry.name)
+    except Exception as error:
+        record_failure(record, error, "import")
+        return
+    record.hooks = sorted(
+        impl_name
+        for impl_name in dir(plugin)
+        if impl_name.startswith("geofm_") and hasattr(getattr(manager.hook, impl_name, None), "get_hookimpls")
+    )
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with every selected entry point loaded (once)."""
+    global _manager
+    if _manager is None:
+        manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        manager.add_hookspecs(hookspecs)
+        for entry in _entry_points():
+            _load_entry_point(manager, entry)
+        _manager = manager
+    return _manager
+
+
+def plugin_records() -> list[PluginRecord]:
+    """Every discovered plugin, loaded, failed or blocked, sorted by name."""
+    get_plugin_manager()
+    return [_records[name] for name in sorted(_records)]
+
+
+def reset() -> None:
+    """Forget loaded plugins and the registry (tests; a new environment variable selection)."""
+    global _manager
+    _manager = None
+    _records.clear()
+    registry = sys.modules.get("geofm.registry")
+    if registry is not None:
+        registry._reset()

@@ -1,0 +1,157 @@
+"""The registry of components, one :class:`Registry` per kind, built once per process from the hooks.
+
+Core is the only writer: it calls each plugin's collection hook separately, so a hook that raises is
+attributed to its distribution and skipped, duplicate names are an error naming both distributions, and
+every spec is stamped with the distribution and version that gave it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+from geofm.errors import DuplicateComponentError, UnknownComponentError
+from geofm.hookspecs import HOOK_KINDS
+from geofm.plugins import PluginRecord, get_plugin_manager, plugin_records, record_failure
+from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
+
+__all__ = ["KINDS", "Registry", "get_registry"]
+
+S = TypeVar("S", bound=ComponentSpec)
+
+KINDS: dict[str, type[ComponentSpec]] = {
+    "backbones": BackboneSpec,
+    "necks": NeckSpec,
+    "decoders": DecoderSpec,
+    "datasets": DatasetSpec,
+    "tasks": TaskSpec,
+}
+"""Component kinds and the spec class each holds."""
+
+SINGULAR = {"backbones": "backbone", "necks": "neck", "decoders": "decoder", "datasets": "dataset", "tasks": "task"}
+
+
+class Registry(Generic[S]):
+    """All components of one kind, by name."""
+
+    def __init__(self, kind: str, specs: dict[str, S]) -> None:
+        """Hold ``specs`` (name -> spec) of component ``kind`` (e.g. ``"backbones"``)."""
+        self.kind = kind
+        self._specs = dict(sorted(specs.items()))
+
+    def __contains__(self, name: object) -> bool:
+        """Whether a component of this name is registered."""
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[S]:
+        """The specs, sorted by name."""
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        """How many components are registered."""
+        return len(self._specs)
+
+    def names(self) -> list[str]:
+        """The registered names, sorted."""
+        return list(self._specs)
+
+    def get(self, name: str) -> S:
+        """The spec registered as ``name``; unknown names raise with close matches and a hint."""
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownComponentError(self._unknown_message(name)) from None
+
+    def search(self, pattern: str = "*") -> list[S]:
+        """Specs whose name matches the glob ``pattern`` (a plain word matches as a substring)."""
+        if not any(ch in pattern for ch in "*?["):
+            pattern = f"*{pattern}*"
+        return [spec for name, spec in self._specs.items() if fnmatch.fnmatchcase(name, pattern.lower())]
+
+    def build(self, name: str, /, **kwargs: Any) -> Any:
+        """Build component ``name`` by calling its factory with ``kwargs`` (imports the factory now)."""
+        return self.get(name).load_factory()(**kwargs)
+
+    def _unknown_message(self, name: str) -> str:
+        singular = SINGULAR.get(self.kind, self.kind)
+        lines = [f"unknown {singular} {name!r}."]
+        close = difflib.get_close_matches(name, self.names(), n=5, cutoff=0.5)
+        close += [n for n in self.names() if name and name in n and n not in close][: 5 - len(close)]
+        if close:
+            lines.append(f"Did you mean: {', '.join(close)}?")
+        lines.append(f"List them with: geofm {self.kind} list")
+        failed = [r for r in plugin_records() if r.status == "failed"]
+        for record in failed:
+            lines.append(
+                f"Note: plugin {record.distribution} {record.version} failed to load ({record.error}); "
+                "it may provide this component. See: geofm plugins"
+            )
+        return "\n".join(lines)
+
+
+_registries: dict[str, Registry[Any]] | None = None
+
+
+def _collect() -> dict[str, Registry[Any]]:
+    manager = get_plugin_manager()
+    records = {r.name: r for r in plugin_records()}
+    found: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+    for kind, hook_name in HOOK_KINDS.items():
+        spec_class = KINDS[kind]
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            record = records.get(impl.plugin_name) or PluginRecord(impl.plugin_name, "?", "?", "?")
+            if record.status != "loaded":
+                continue
+            try:
+                specs = list(impl.function() or ())
+                for spec in specs:
+                    if not isinstance(spec, spec_class):
+                        raise TypeError(f"{hook_name} returned {type(spec).__name__}, not {spec_class.__name__}")
+            except Exception as error:
+                record_failure(record, error, f"hook {hook_name}")
+                _drop_plugin(found, record)
+                continue
+            for spec in specs:
+                _add(found[kind], spec, record)
+            record.components[kind] = record.components.get(kind, 0) + len(specs)
+    return {kind: Registry(kind, specs) for kind, specs in found.items()}
+
+
+def _drop_plugin(found: dict[str, dict[str, ComponentSpec]], record: PluginRecord) -> None:
+    """Remove what a plugin registered before one of its hooks raised (it is skipped as a whole)."""
+    for specs in found.values():
+        for name in [n for n, s in specs.items() if s.distribution == record.distribution]:
+            del specs[name]
+    record.components.clear()
+
+
+def _add(specs: dict[str, ComponentSpec], spec: ComponentSpec, record: PluginRecord) -> None:
+    stamped = dataclasses.replace(spec, distribution=record.distribution, version=record.version)
+    existing = specs.get(spec.name)
+    if existing is not None:
+        raise DuplicateComponentError(
+            f"{spec.kind[:-1]} {spec.name!r} is registered twice: by {existing.distribution} "
+            f"{existing.version} and by {record.distribution} {record.version}. Uninstall one of them, "
+            "or block one with GEOFM_BLOCK_PLUGINS=<name>."
+        )
+    specs[spec.name] = stamped
+
+
+def get_registry(kind: str) -> Registry[Any]:
+    """The registry of ``kind`` (``backbones``, ``necks``, ``decoders``, ``datasets`` or ``tasks``)."""
+    global _registries
+    if kind not in KINDS:
+        close = difflib.get_close_matches(kind, list(KINDS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownComponentError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}.{hint}")
+    if _registries is None:
+        _registries = _collect()
+    return _registries[kind]
+
+
+def _reset() -> None:
+    global _registries
+    _registries = None

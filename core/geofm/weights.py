@@ -1,0 +1,218 @@
+"""Resolving and reading pretrained weights: an explicit file, geofm's cache, or the Hugging Face hub.
+
+``weights`` is one of: a path to a local file; ``"none"`` (random initialisation); a weights tag of the
+backbone (that file, or an error saying how to get it); ``"auto"`` (the default tag from the cache or
+the hub, else random initialisation with a loud warning). Files imported with
+``geofm weights import NAME PATH`` live under ``$GEOFM_CACHE`` (default ``~/.cache/geofm``); hub downloads
+go to the standard Hugging Face cache and honour ``HF_HUB_OFFLINE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geofm.errors import WeightsError
+from geofm.specs import BackboneSpec, WeightsSpec
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ResolvedWeights",
+    "cache_dir",
+    "cached_weights",
+    "fetch_weights",
+    "import_weights",
+    "load_state_dict",
+    "resolve_weights",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """Where a backbone's weights come from: ``path`` is ``None`` for random initialisation."""
+
+    path: Path | None
+    tag: str | None
+    spec: WeightsSpec | None
+    origin: str
+
+    @property
+    def pretrained(self) -> bool:
+        """Whether pretrained weights will be loaded."""
+        return self.path is not None
+
+
+def cache_dir() -> Path:
+    """geofm's own weights cache: ``$GEOFM_CACHE/weights`` (default ``~/.cache/geofm/weights``)."""
+    root = os.environ.get("GEOFM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "geofm")
+    return Path(root) / "weights"
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _imported_file(backbone: str, weights: WeightsSpec) -> Path:
+    name = weights.hf_file.rsplit("/", 1)[-1] if weights.hf_file else f"{backbone}_{weights.tag}.pt"
+    return cache_dir() / backbone / weights.tag / name
+
+
+def _how_to_get(backbone: str, weights: WeightsSpec) -> str:
+    return (
+        f"Download {weights.source or 'the checkpoint'} yourself and run "
+        f"`geofm weights import {backbone} PATH --tag {weights.tag}`, or run "
+        f"`geofm weights fetch {backbone} --tag {weights.tag}` where the hub is reachable, or pass "
+        "--weights PATH (or --weights none to train from random initialisation)."
+    )
+
+
+def _find_local(backbone: str, weights: WeightsSpec) -> Path | None:
+    imported = _imported_file(backbone, weights)
+    if imported.is_file():
+        return imported
+    if weights.hf_repo and weights.hf_file:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+            return None
+        found = try_to_load_from_cache(repo_id=weights.hf_repo, filename=weights.hf_file)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def fetch_weights(spec: BackboneSpec, tag: str | None = None) -> Path:
+    """Download the weights ``tag`` of backbone ``spec`` into the Hugging Face cache and return the file."""
+    weights = _weights_spec(spec, tag)
+    local = _find_local(spec.name, weights)
+    if local is not None:
+        return local
+    if not (weights.hf_repo and weights.hf_file):
+        raise WeightsError(f"{spec.name} weights {weights.tag!r} have no hub source. {_how_to_get(spec.name, weights)}")
+    if _offline():
+        raise WeightsError(
+            f"{spec.name} weights {weights.tag!r} are not cached and HF_HUB_OFFLINE is set: cannot download "
+            f"{weights.hf_file} from the Hugging Face repo {weights.hf_repo}. {_how_to_get(spec.name, weights)}"
+        )
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = Path(hf_hub_download(repo_id=weights.hf_repo, filename=weights.hf_file))
+    except Exception as error:
+        raise WeightsError(
+            f"could not download {weights.hf_file} from the Hugging Face repo {weights.hf_repo} "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+            f"{_how_to_get(spec.name, weights)}"
+        ) from error
+    _verify(path, weights)
+    return path
+
+
+def _verify(path: Path, weights: WeightsSpec) -> None:
+    if not weights.sha256:
+        return
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != weights.sha256:
+        raise WeightsError(
+            f"{path} has sha256 {digest.hexdigest()}, expected {weights.sha256}: the file is corrupt or a "
+            "different release. Delete it and fetch again."
+        )
+
+
+def _weights_spec(spec: BackboneSpec, tag: str | None) -> WeightsSpec:
+    tag = tag or spec.default_weights
+    if tag is None or tag not in spec.weights:
+        tags = ", ".join(spec.weights) or "none"
+        raise WeightsError(f"backbone {spec.name} has no weights tag {tag!r}; its tags: {tags}")
+    return spec.weights[tag]
+
+
+def import_weights(spec: BackboneSpec, source: Path, tag: str | None = None) -> Path:
+    """Copy a checkpoint file into geofm's cache as the weights ``tag`` of ``spec``; return the new path."""
+    weights = _weights_spec(spec, tag)
+    source = Path(source)
+    if not source.is_file():
+        raise WeightsError(f"{source} is not a file; give the path of a downloaded checkpoint")
+    _verify(source, weights)
+    target = _imported_file(spec.name, weights)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)
+    return target
+
+
+def cached_weights(spec: BackboneSpec) -> dict[str, Path | None]:
+    """Each weights tag of ``spec`` -> its local file, or ``None`` when not cached."""
+    return {tag: _find_local(spec.name, weights) for tag, weights in spec.weights.items()}
+
+
+def resolve_weights(spec: BackboneSpec, weights: str | os.PathLike[str] | None = "auto") -> ResolvedWeights:
+    """Decide which file (if any) backbone ``spec`` loads for the ``--weights`` value ``weights``."""
+    choice = "auto" if weights is None else str(weights)
+    default = spec.weights.get(spec.default_weights or "")
+    if choice.lower() == "none":
+        return ResolvedWeights(None, None, default, "random initialisation (--weights none)")
+    if choice in spec.weights:
+        path = fetch_weights(spec, choice)
+        return ResolvedWeights(path, choice, spec.weights[choice], f"tag {choice}: {path}")
+    if choice.lower() == "auto":
+        if default is None:
+            return ResolvedWeights(None, None, None, f"random initialisation ({spec.name} has no released weights)")
+        try:
+            path = fetch_weights(spec, default.tag)
+        except WeightsError as error:
+            warnings.warn(
+                f"TRAINING FROM RANDOM INITIALISATION: no pretrained weights for {spec.name}. {error}",
+                stacklevel=2,
+            )
+            return ResolvedWeights(None, None, default, "random initialisation (weights unavailable)")
+        return ResolvedWeights(path, default.tag, default, f"tag {default.tag}: {path}")
+    path = Path(choice).expanduser()
+    if path.is_file():
+        return ResolvedWeights(path, None, default, str(path))
+    tags = ", ".join(spec.weights) or "none"
+    raise WeightsError(
+        f"--weights {choice!r} is neither a file, 'auto', 'none', nor a weights tag of {spec.name} (tags: {tags})"
+    )
+
+
+def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file safely: safetensors, or ``torch.load(weights_only=True)``.
+
+    A Lightning checkpoint is returned whole (a dict with ``state_dict``); callers pick their keys.
+    A file that cannot be read raises a :class:`~geofm.errors.WeightsError` naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"checkpoint {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        import torch
+
+        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsError(
+            f"cannot read checkpoint {path}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}. "
+            "The file may be truncated or corrupt (download it again), or it holds pickled objects other "
+            "than tensors, which geofm refuses to unpickle."
+        ) from error
+    if not isinstance(loaded, dict):
+        raise WeightsError(f"checkpoint {path} holds a {type(loaded).__name__}, not a dict of tensors")
+    return loaded
