@@ -100,8 +100,7 @@ class WeightsSpec:
     def __post_init__(self) -> None:
         if not (len(self.bands) == len(self.mean) == len(self.std)):
             raise ValueError(
-                f"weights {self.tag!r}: {len(self.bands)} bands but {len(self.mean)} means and "
-                f"{len(self.std)} stds"
+                f"weights {self.tag!r}: {len(self.bands)} bands but {len(self.mean)} means and {len(self.std)} stds"
             )
 
     @property

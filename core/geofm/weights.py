@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ResolvedWeights",
+    "adapt_input_channels",
     "cache_dir",
     "cached_weights",
     "fetch_weights",
@@ -53,9 +55,14 @@ class ResolvedWeights:
 
 
 def cache_dir() -> Path:
-    """geofm's own weights cache: ``$GEOFM_CACHE/weights`` (default ``~/.cache/geofm/weights``)."""
+    """Geofm's own weights cache: ``$GEOFM_CACHE/weights`` (default ``~/.cache/geofm/weights``)."""
     root = os.environ.get("GEOFM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "geofm")
     return Path(root) / "weights"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text else ""
 
 
 def _offline() -> bool:
@@ -111,7 +118,7 @@ def fetch_weights(spec: BackboneSpec, tag: str | None = None) -> Path:
     except Exception as error:
         raise WeightsError(
             f"could not download {weights.hf_file} from the Hugging Face repo {weights.hf_repo} "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+            f"({type(error).__name__}: {_first_line(error)}). "
             f"{_how_to_get(spec.name, weights)}"
         ) from error
     _verify(path, weights)
@@ -209,10 +216,53 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise WeightsError(
-            f"cannot read checkpoint {path}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}. "
+            f"cannot read checkpoint {path}: {type(error).__name__}: {_first_line(error)}. "
             "The file may be truncated or corrupt (download it again), or it holds pickled objects other "
             "than tensors, which geofm refuses to unpickle."
         ) from error
     if not isinstance(loaded, dict):
         raise WeightsError(f"checkpoint {path} holds a {type(loaded).__name__}, not a dict of tensors")
     return loaded
+
+
+def adapt_input_channels(
+    weight: torch.Tensor, checkpoint_bands: Sequence[str], model_bands: Sequence[str]
+) -> tuple[torch.Tensor, dict[str, list[str]]]:
+    """Turn a pretrained input-layer weight for ``checkpoint_bands`` into one for ``model_bands``.
+
+    ``weight`` is (out, len(checkpoint_bands), *kernel) (a conv or patch-embedding weight). The new
+    weight starts from Xavier-uniform over (out, -1); each model band that is also a checkpoint band
+    (matched through :mod:`geofm.bands`, so ``B8A`` and ``l30:B05`` both mean ``NIR_NARROW``) gets the
+    pretrained input-channel slice; bands only in the model stay random; bands only in the checkpoint are
+    dropped. Returns the weight and ``{"copied": [...], "initialised": [...], "dropped": [...]}`` (model
+    band names as given for copied / initialised, checkpoint band names for dropped), which is also logged.
+    """
+    import torch
+
+    from geofm.bands import canonical_bands
+
+    if weight.ndim < 2 or weight.shape[1] != len(checkpoint_bands):
+        raise WeightsError(
+            f"the pretrained input weight has shape {tuple(weight.shape)}, which does not have one input channel "
+            f"per checkpoint band ({len(checkpoint_bands)}: {', '.join(checkpoint_bands)})"
+        )
+    pretrained = canonical_bands(checkpoint_bands)
+    wanted = canonical_bands(model_bands)
+    new = torch.empty(weight.shape[0], len(wanted), *weight.shape[2:], dtype=weight.dtype, device=weight.device)
+    with torch.no_grad():
+        torch.nn.init.xavier_uniform_(new.view(new.shape[0], -1))
+        report: dict[str, list[str]] = {"copied": [], "initialised": [], "dropped": []}
+        for index, (name, band) in enumerate(zip(model_bands, wanted, strict=True)):
+            if band in pretrained:
+                new[:, index] = weight[:, pretrained.index(band)]
+                report["copied"].append(name)
+            else:
+                report["initialised"].append(name)
+    report["dropped"] = [name for name, band in zip(checkpoint_bands, pretrained, strict=True) if band not in wanted]
+    log.info(
+        "band adaptation: copied %s; initialised %s; dropped %s",
+        ", ".join(report["copied"]) or "none",
+        ", ".join(report["initialised"]) or "none",
+        ", ".join(report["dropped"]) or "none",
+    )
+    return new, report

@@ -1,0 +1,35 @@
+# geofm: `make demo` sets everything up and fine-tunes on the generated demo dataset;
+# `make test` sets everything up and runs the whole test suite.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.geofm-installed
+PLUGINS := plugins/geofm-prithvi plugins/geofm-clay plugins/decoders plugins/datasets
+DEMO_ARGS ?= --backbone tiny_vit --decoder upernet --max-epochs 12 --lr 1e-3
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
+	$(BIN)/python -m pip install -q -e ".[dev]" $(addprefix -e ,$(PLUGINS))
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/geofm run $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/cli_latency.py
+
+clean:
+	rm -rf $(VENV) build runs .pytest_cache .ruff_cache

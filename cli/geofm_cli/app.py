@@ -1,0 +1,94 @@
+"""The ``geofm`` Typer application: command groups wired together, plugin subcommands, error handling.
+
+Nothing here imports torch at module level: ``geofm --help`` and every listing stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+import typer
+
+from geofm_cli import data, weights
+from geofm_cli.components import component_app
+from geofm_cli.plugins import plugins_command
+from geofm_cli.run import evaluate_command, run_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="geofm",
+    help="Fine-tune geospatial foundation models on satellite, weather and climate rasters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log what geofm decides (weights, bands, necks)"),
+) -> None:
+    """Fine-tune geospatial foundation models on satellite, weather and climate rasters."""
+    _state["debug"] = debug or _state["debug"]
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+app.command("plugins")(plugins_command)
+for _kind in ("backbones", "necks", "decoders", "datasets", "tasks"):
+    app.add_typer(component_app(_kind), name=_kind)
+app.command("run")(run_command)
+app.command("evaluate")(evaluate_command)
+app.add_typer(weights.app, name="weights")
+app.add_typer(data.app, name="data", help="Dataset utilities: band statistics, downloads.")
+
+
+def _add_plugin_commands() -> None:
+    from geofm.plugins import get_plugin_manager, plugin_records, record_failure
+
+    manager = get_plugin_manager()
+    records = {r.name: r for r in plugin_records()}
+    for impl in manager.hook.geofm_cli.get_hookimpls():
+        record = records.get(impl.plugin_name)
+        try:
+            impl.function(app=app)
+        except Exception as error:
+            if record is not None:
+                record_failure(record, error, "hook geofm_cli")
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # type: ignore[no-untyped-def]
+    return f"warning: {message}\n"
+
+
+def main() -> None:
+    """Entry point of the ``geofm`` console script: one clear line and exit 1 on a geofm error."""
+    from geofm.errors import GeofmError
+
+    warnings.formatwarning = _format_warning
+    _state["debug"] = "--debug" in sys.argv[1:] or os.environ.get("GEOFM_DEBUG", "") not in ("", "0")
+    try:
+        _add_plugin_commands()
+        app()
+    except GeofmError as error:
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: {error}", err=True)
+        typer.echo("(run with --debug for the traceback)", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""``geofm run`` and ``geofm evaluate``: fine-tune, evaluate and re-score through the Python API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from geofm_cli._output import echo_json
+
+__all__ = ["build_run_config", "evaluate_command", "run_command"]
+
+
+def build_run_config(config_file: Path | None, flags: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """Merge a YAML file, the flags given (dotted key -> value) and ``--set`` overrides, in that order."""
+    from geofm.config import apply_overrides, load_config, parse_override
+
+    data = load_config(config_file) if config_file else {}
+    overrides = [(key.split("."), value) for key, value in flags.items() if value is not None]
+    overrides += [parse_override(text) for text in sets]
+    return apply_overrides(data, overrides)
+
+
+def run_command(
+    backbone: str | None = typer.Option(None, help="backbone name (geofm backbones list)"),
+    neck: list[str] | None = typer.Option(None, "--neck", help="neck names in order (default: inserted automatically)"),
+    decoder: str | None = typer.Option(None, help="decoder name (geofm decoders list)"),
+    dataset: str | None = typer.Option(None, help="dataset name (default: demo)"),
+    data_root: str | None = typer.Option(None, help="folder holding the dataset"),
+    bands: str | None = typer.Option(None, help="comma-separated band names, e.g. B2,B3,B4,B8A,B11,B12"),
+    task: str | None = typer.Option(None, help="task name (default: the dataset's task)"),
+    max_epochs: int | None = typer.Option(None, help="training epochs"),
+    batch_size: int | None = typer.Option(None, help="samples per batch"),
+    lr: float | None = typer.Option(None, help="learning rate"),
+    weight_decay: float | None = typer.Option(None, help="AdamW weight decay"),
+    devices: str | None = typer.Option(None, help="devices: auto, a count, or a list like 0,1"),
+    num_nodes: int | None = typer.Option(None, help="machines for distributed training"),
+    strategy: str | None = typer.Option(None, help="Lightning strategy: auto, ddp, fsdp ..."),
+    precision: str | None = typer.Option(None, help="32-true, bf16-mixed, 16-mixed (default: bf16-mixed on GPU)"),
+    weights: str | None = typer.Option(None, help="pretrained weights: auto, none, a tag or a file"),
+    freeze_backbone: bool | None = typer.Option(None, "--freeze-backbone/--train-backbone", help="freeze the backbone"),
+    out: str | None = typer.Option(None, help="folder for run directories (default: runs)"),
+    name: str | None = typer.Option(None, help="run directory name (default: time + components)"),
+    seed: int | None = typer.Option(None, help="random seed"),
+    fast_dev_run: bool | None = typer.Option(None, "--fast-dev-run", help="one batch of each split, for a smoke test"),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML run configuration"),
+    set_: list[str] | None = typer.Option(None, "--set", help="override any key: --set trainer.max_epochs=3"),
+    resume: Path | None = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Fine-tune a backbone + decoder on a dataset and evaluate it; write a run directory."""
+    from geofm.runner import run
+
+    if resume is not None:
+        summary = run({}, resume=str(resume))
+    else:
+        device_value: Any = devices
+        if devices and "," in devices:
+            device_value = [int(d) for d in devices.split(",") if d.strip()]
+        elif devices and devices.isdigit():
+            device_value = int(devices)
+        flags: dict[str, Any] = {
+            "backbone.name": backbone,
+            "necks": list(neck) if neck else None,
+            "decoder.name": decoder,
+            "dataset.name": dataset,
+            "dataset.data_root": data_root,
+            "dataset.bands": [b.strip() for b in bands.split(",") if b.strip()] if bands else None,
+            "task.name": task,
+            "trainer.max_epochs": max_epochs,
+            "dataset.batch_size": batch_size,
+            "task.lr": lr,
+            "task.weight_decay": weight_decay,
+            "trainer.devices": device_value,
+            "trainer.num_nodes": num_nodes,
+            "trainer.strategy": strategy,
+            "trainer.precision": precision,
+            "backbone.weights": weights,
+            "task.freeze_backbone": freeze_backbone,
+            "out": out,
+            "name": name,
+            "seed": seed,
+            "trainer.fast_dev_run": fast_dev_run,
+        }
+        summary = run(build_run_config(config, flags, list(set_ or [])))
+    if as_json:
+        echo_json(summary)
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    typer.echo(f"\nrun directory: {summary['run_dir']}")
+    typer.echo(f"pretrained: {summary['pretrained']} ({summary['weights_origin']})")
+    for split in ("val", "test"):
+        metrics = summary.get(split) or {}
+        headline = {k: v for k, v in metrics.items() if "/" not in k and not k.startswith("iou_")}
+        if headline:
+            typer.echo(f"{split}: " + "  ".join(f"{k}={v:.4f}" for k, v in headline.items()))
+    baseline = summary.get("baseline") or {}
+    if "majority_miou" in baseline:
+        typer.echo(f"majority-class baseline: miou={baseline['majority_miou']:.4f}")
+    typer.echo(f"wall time: {summary['wall_time_s']:.1f} s")
+
+
+def evaluate_command(
+    run_dir: Path = typer.Argument(..., help="a run directory written by geofm run"),
+    checkpoint: Path | None = typer.Option(None, help="checkpoint to score (default: the run's best)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Re-score a run's best checkpoint on its validation and test splits."""
+    from geofm.runner import evaluate
+
+    result = evaluate(run_dir, checkpoint=str(checkpoint) if checkpoint else None)
+    if as_json:
+        echo_json(result)
+        return
+    for split in ("val", "test"):
+        metrics = result.get(split) or {}
+        if metrics:
+            typer.echo(f"{split}: " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))

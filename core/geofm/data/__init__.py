@@ -1,0 +1,58 @@
+"""GeoTIFF data handling shared by every dataset: windowed reading, band selection, nodata, statistics,
+normalisation and augmentation, and the batch metadata (time, location, ground sample distance).
+
+Importing this package is light (numpy only); rasterio is imported by the functions that read files.
+"""
+
+from __future__ import annotations
+
+from geofm.data.meta import (
+    RasterMeta,
+    center_latlon,
+    date_from_name,
+    date_from_tags,
+    gsd_metres,
+    raster_meta,
+    timestamp,
+)
+from geofm.data.reading import (
+    RASTER_SUFFIXES,
+    BandSelection,
+    RasterInfo,
+    find_rasters,
+    open_raster,
+    raster_info,
+    read_label,
+    read_window,
+    select_bands,
+    valid_mask,
+)
+from geofm.data.stats import BandStats, compute_band_stats
+from geofm.data.transforms import center_crop_offset, normalize, pad_to, random_crop_offset, random_flips
+
+__all__ = [
+    "RASTER_SUFFIXES",
+    "BandSelection",
+    "BandStats",
+    "RasterInfo",
+    "RasterMeta",
+    "center_crop_offset",
+    "center_latlon",
+    "compute_band_stats",
+    "date_from_name",
+    "date_from_tags",
+    "find_rasters",
+    "gsd_metres",
+    "normalize",
+    "open_raster",
+    "pad_to",
+    "random_crop_offset",
+    "random_flips",
+    "raster_info",
+    "raster_meta",
+    "read_label",
+    "read_window",
+    "select_bands",
+    "timestamp",
+    "valid_mask",
+]

@@ -1,0 +1,244 @@
+"""Reading GeoTIFFs with rasterio: headers, windows, band selection by name and the nodata mask.
+
+Every failure to open or read a file becomes a :class:`~geofm.errors.DataError` naming the file and
+saying what to do, so a corrupt tile in a folder of thousands is found at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from geofm.bands import canonical_bands
+from geofm.errors import DataError
+
+if TYPE_CHECKING:
+    import rasterio
+    from rasterio.windows import Window
+
+__all__ = [
+    "RASTER_SUFFIXES",
+    "BandSelection",
+    "RasterInfo",
+    "find_rasters",
+    "open_raster",
+    "raster_info",
+    "read_label",
+    "read_window",
+    "select_bands",
+    "valid_mask",
+]
+
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
+"""File suffixes taken as rasters when a folder is listed."""
+
+
+def find_rasters(
+    sources: str | Path | Sequence[str | Path], *, suffixes: Sequence[str] = RASTER_SUFFIXES
+) -> list[Path]:
+    """The raster files named by ``sources``: files, folders (their rasters, not recursive) or globs.
+
+    The result is sorted and free of duplicates. A source that matches nothing raises :class:`DataError`.
+    """
+    import glob
+
+    items = [sources] if isinstance(sources, str | Path) else list(sources)
+    found: set[Path] = set()
+    for item in items:
+        text = str(Path(item).expanduser())
+        if any(ch in text for ch in "*?["):
+            matches = [Path(m) for m in glob.glob(text, recursive=True) if Path(m).is_file()]
+        elif Path(text).is_dir():
+            matches = [p for p in Path(text).iterdir() if p.is_file() and p.suffix.lower() in suffixes]
+        elif Path(text).is_file():
+            matches = [Path(text)]
+        else:
+            raise DataError(f"{text} does not exist; give raster files, a folder of them, or a glob like 'dir/*.tif'")
+        if not matches:
+            raise DataError(f"no raster files ({', '.join(suffixes)}) match {text}")
+        found.update(matches)
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """The header of one raster file: size, bands, nodata, georeferencing and tags (no pixels)."""
+
+    path: Path
+    count: int
+    height: int
+    width: int
+    dtype: str
+    nodata: float | None
+    crs: Any
+    transform: Any
+    descriptions: tuple[str | None, ...]
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BandSelection:
+    """Which bands of a file to read: 1-based rasterio ``indexes`` and the canonical ``names`` delivered."""
+
+    indexes: tuple[int, ...]
+    names: tuple[str, ...]
+
+
+@contextmanager
+def open_raster(path: str | Path) -> Iterator[rasterio.io.DatasetReader]:
+    """Open ``path`` with rasterio; a missing, corrupt or non-raster file raises :class:`DataError`."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist or is not a file; check the path or the --data-root folder")
+    try:
+        handle = rasterio.open(path)
+    except RasterioError as error:
+        raise DataError(
+            f"cannot open {path} as a raster ({error}). The file is corrupt, truncated or not a GeoTIFF: "
+            "re-download or regenerate it, or remove it from the dataset."
+        ) from error
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def raster_info(path: str | Path) -> RasterInfo:
+    """The header of ``path`` (size, band count, nodata, CRS, transform, band descriptions, tags)."""
+    with open_raster(path) as src:
+        tags = dict(src.tags())
+        return RasterInfo(
+            path=Path(path),
+            count=src.count,
+            height=src.height,
+            width=src.width,
+            dtype=src.dtypes[0],
+            nodata=src.nodata,
+            crs=src.crs,
+            transform=src.transform,
+            descriptions=tuple(src.descriptions),
+            tags=tags,
+        )
+
+
+def select_bands(
+    file_bands: Sequence[str],
+    wanted: Sequence[str] | None = None,
+    *,
+    sensor: str | None = None,
+    source: str = "the dataset",
+) -> BandSelection:
+    """Map the canonical band names ``wanted`` onto a file's bands ``file_bands`` (names in file order).
+
+    Names go through the band vocabulary (:func:`geofm.bands.canonical_bands`, with ``sensor`` as
+    context), so ``B8A``, ``NIR_NARROW`` and ``nir08`` all find the same band. ``wanted=None`` selects
+    every file band in file order. A wanted band the file lacks raises :class:`DataError` listing both.
+    """
+    canonical_file = canonical_bands(file_bands, sensor)
+    if wanted is None:
+        return BandSelection(tuple(range(1, len(canonical_file) + 1)), canonical_file)
+    canonical_wanted = canonical_bands(wanted, sensor)
+    position = {band: i for i, band in enumerate(canonical_file)}
+    missing = [band for band in canonical_wanted if band not in position]
+    if missing:
+        raise DataError(
+            f"{source} has no band {', '.join(missing)}: its files hold {', '.join(canonical_file)} "
+            f"(given as {', '.join(file_bands)}), but {', '.join(canonical_wanted)} were asked for. "
+            "Choose bands from the files (--bands) or use a backbone whose bands the data has."
+        )
+    return BandSelection(tuple(position[b] + 1 for b in canonical_wanted), canonical_wanted)
+
+
+def valid_mask(image: np.ndarray, nodata: float | None) -> np.ndarray:
+    """(H, W) bool: pixels where every band is finite and differs from ``nodata``."""
+    if np.issubdtype(image.dtype, np.floating):
+        valid = np.isfinite(image).all(axis=0)
+    else:
+        valid = np.ones(image.shape[1:], bool)
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        valid &= (image != nodata).all(axis=0)
+    return valid
+
+
+def _check_count(src: Any, path: Path, expected: int | None) -> None:
+    if expected is not None and src.count != expected:
+        raise DataError(
+            f"{path} has {src.count} bands but the dataset declares {expected} (file_bands). Give the bands "
+            "of the files in file order, or remove files with a different band layout."
+        )
+
+
+def read_window(
+    path: str | Path,
+    *,
+    window: Window | None = None,
+    indexes: Sequence[int] | None = None,
+    nodata: float | None = None,
+    expected_count: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read bands ``indexes`` (1-based; ``None`` = all) of ``window`` (``None`` = the whole file).
+
+    Returns ``(image, valid)``: ``image`` float32 (C, h, w) and ``valid`` bool (h, w), false where any
+    band is NaN or equals ``nodata`` (``None`` = the file's own nodata value). ``expected_count``
+    checks the file's band count (a mismatch raises :class:`DataError` naming the file).
+    """
+    from rasterio.errors import RasterioError
+
+    path = Path(path)
+    with open_raster(path) as src:
+        _check_count(src, path, expected_count)
+        selected = list(indexes) if indexes is not None else list(range(1, src.count + 1))
+        if max(selected, default=0) > src.count:
+            raise DataError(f"{path} has {src.count} bands; band index {max(selected)} does not exist")
+        try:
+            raw = src.read(selected, window=window)
+        except RasterioError as error:
+            raise DataError(
+                f"cannot read pixels of {path} ({error}): the file is corrupt or truncated. "
+                "Re-download or regenerate it, or remove it from the dataset."
+            ) from error
+        file_nodata = src.nodata if nodata is None else nodata
+    valid = valid_mask(raw, file_nodata)
+    return raw.astype(np.float32, copy=False), valid
+
+
+def read_label(
+    path: str | Path,
+    *,
+    window: Window | None = None,
+    nodata: float | None = None,
+    ignore_index: int | None = None,
+) -> np.ndarray:
+    """Read band 1 of a label raster as int64 (h, w).
+
+    ``nodata`` pixels (``None`` = the file's nodata value) become ``ignore_index``.
+    """
+    from rasterio.errors import RasterioError
+
+    path = Path(path)
+    with open_raster(path) as src:
+        try:
+            raw = src.read(1, window=window)
+        except RasterioError as error:
+            raise DataError(
+                f"cannot read pixels of label {path} ({error}): the file is corrupt or truncated. "
+                "Re-download or regenerate it, or remove it from the dataset."
+            ) from error
+        label_nodata = src.nodata if nodata is None else nodata
+    invalid = ~np.isfinite(raw) if np.issubdtype(raw.dtype, np.floating) else np.zeros(raw.shape, bool)
+    if label_nodata is not None and not math.isnan(label_nodata):
+        invalid |= raw == label_nodata
+    label = np.where(invalid, 0, raw).astype(np.int64)
+    if ignore_index is not None:
+        label[invalid] = ignore_index
+    return label

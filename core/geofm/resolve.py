@@ -1,0 +1,223 @@
+"""Turning a validated :class:`~geofm.config.RunConfig` into concrete components, before anything trains.
+
+Registry lookups, component options, the neck plan, bands, normalisation statistics and weights are
+all settled here, so that every mistake is reported before a run directory exists.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from geofm.bands import canonical_bands
+from geofm.config import RunConfig
+from geofm.errors import ConfigError
+from geofm.registry import get_registry
+from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, TaskSpec
+from geofm.weights import ResolvedWeights, resolve_weights
+
+__all__ = ["ResolvedRun", "check_options", "resolve_run", "select_bands"]
+
+log = logging.getLogger(__name__)
+
+
+def check_options(section: str, spec: ComponentSpec, options: Mapping[str, Any], reserved: Sequence[str] = ()) -> None:
+    """Refuse option keys that ``spec``'s factory does not take, naming the dotted config key."""
+    if not options:
+        return
+    signature = inspect.signature(spec.load_factory())
+    parameters = {
+        name for name, p in signature.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    } - set(reserved)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    documented = set(spec.options)
+    allowed = parameters | documented
+    for key in options:
+        if key in reserved:
+            raise ConfigError(f"config key '{section}.{key}' is set by geofm itself and cannot be given")
+        if key in allowed or (takes_any and not documented):
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(key, sorted(allowed), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        listing = ", ".join(sorted(allowed)) or "none"
+        raise ConfigError(
+            f"config key '{section}.{key}' is not an option of {spec.kind[:-1]} {spec.name}.{hint} "
+            f"Its options: {listing}. See: geofm {spec.kind} show {spec.name}"
+        )
+
+
+def select_bands(
+    requested: Sequence[str] | None, backbone: BackboneSpec, dataset: DatasetSpec
+) -> tuple[str, ...] | None:
+    """The canonical bands the model will see.
+
+    The user's ``--bands`` when given (names of the dataset's sensor or canonical names); otherwise the
+    backbone's pretraining bands when the dataset has all of them; otherwise every band of the dataset
+    (``None``: the data module decides, e.g. a generic dataset that learns its bands from the files).
+    """
+    available = canonical_bands(dataset.bands, dataset.sensor) if dataset.bands else ()
+    if requested:
+        chosen = canonical_bands(requested, dataset.sensor)
+        missing = [b for b in chosen if available and b not in available]
+        if missing:
+            raise ConfigError(
+                f"dataset {dataset.name} has no band {', '.join(missing)} (asked by dataset.bands / --bands); "
+                f"it has {', '.join(dataset.bands)} = {', '.join(available)}"
+            )
+        return chosen
+    pretrained_bands = backbone.bands
+    if pretrained_bands and available and all(b in available for b in pretrained_bands):
+        return pretrained_bands
+    return available or None
+
+
+def _weights_statistics(
+    weights: ResolvedWeights, bands: Sequence[str] | None
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    spec = weights.spec
+    if not weights.pretrained or spec is None or not bands:
+        return None
+    index = {band: i for i, band in enumerate(spec.bands)}
+    if not all(b in index for b in bands):
+        return None
+    return tuple(spec.mean[index[b]] for b in bands), tuple(spec.std[index[b]] for b in bands)
+
+
+def _task_spec(config: RunConfig, dataset: DatasetSpec) -> TaskSpec:
+    tasks = get_registry("tasks")
+    if config.task.name:
+        spec: TaskSpec = tasks.get(config.task.name)
+        if not dataset.generic and spec.task_type != dataset.task:
+            raise ConfigError(
+                f"task {spec.name} ({spec.task_type}) does not fit dataset {dataset.name}, which is a "
+                f"{dataset.task} dataset; drop --task or pick a {spec.task_type} dataset"
+            )
+        return spec
+    matching = [t for t in tasks if t.task_type == dataset.task]
+    if not matching:
+        raise ConfigError(
+            f"no installed task handles {dataset.task} (dataset {dataset.name}); list tasks with: geofm tasks list"
+        )
+    return next((t for t in matching if t.name == dataset.task), matching[0])
+
+
+@dataclass
+class ResolvedRun:
+    """A run with every choice made: specs, neck plan, bands, statistics, weights and the data module."""
+
+    config: RunConfig
+    backbone_spec: BackboneSpec
+    decoder_spec: DecoderSpec
+    dataset_spec: DatasetSpec
+    task_spec: TaskSpec
+    necks: list[dict[str, Any]]
+    weights: ResolvedWeights
+    datamodule: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_outputs(self) -> int:
+        """Classes for classification and segmentation, target channels for regression."""
+        if self.task_spec.task_type == "regression":
+            return int(getattr(self.datamodule, "num_outputs", 1) or 1)
+        return int(self.datamodule.num_classes)
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The configuration with every default made explicit (re-runnable with ``--config``)."""
+        data = self.config.to_dict()
+        data["necks"] = [dict(n) for n in self.necks]
+        data["task"]["name"] = self.task_spec.name
+        dm = self.datamodule
+        data["dataset"]["bands"] = list(dm.band_names) if dm.band_names else None
+        for key in ("mean", "std"):
+            value = getattr(dm, key, None)
+            if value is not None:
+                data["dataset"][key] = [float(v) for v in value]
+        return data
+
+    def baseline(self) -> dict[str, Any]:
+        """Scores of trivial predictors on the validation split, to judge the trained model against."""
+        if self.task_spec.task_type != "segmentation":
+            return {}
+        import torch
+
+        counts: torch.Tensor | None = None
+        ignore = self.datamodule.ignore_index
+        num_classes = self.num_outputs
+        for batch in self.datamodule.val_dataloader():
+            mask = batch["mask"].flatten()
+            if ignore is not None:
+                mask = mask[mask != ignore]
+            batch_counts = torch.bincount(mask, minlength=num_classes)[:num_classes]
+            counts = batch_counts if counts is None else counts + batch_counts
+        if counts is None or counts.sum() == 0:
+            return {}
+        present = int((counts > 0).sum())
+        frequency = float(counts.max() / counts.sum())
+        return {
+            "majority_class": int(counts.argmax()),
+            "majority_accuracy": round(frequency, 6),
+            # majority prediction: IoU of the majority class = its frequency, every other present class 0
+            "majority_miou": round(frequency / max(present, 1), 6),
+        }
+
+
+def resolve_run(config: RunConfig) -> ResolvedRun:
+    """Look everything up, check it, and build the data module; raises before anything is written."""
+    from geofm.compose import plan_composition
+
+    backbone = get_registry("backbones").get(config.backbone.name)
+    decoder = get_registry("decoders").get(config.decoder.name)
+    dataset = get_registry("datasets").get(config.dataset.name)
+    task = _task_spec(config, dataset)
+    check_options("backbone", backbone, config.backbone.options(), reserved=("checkpoint", "bands"))
+    check_options("decoder", decoder, config.decoder.options(), reserved=("in_channels", "in_reductions"))
+    check_options("dataset", dataset, config.dataset.options(), reserved=("data_root", "bands", "mean", "std"))
+    check_options("task", task, config.task.options(), reserved=("model", "num_classes", "class_names"))
+    necks = plan_composition(
+        backbone, decoder, necks=config.necks, task_type=task.task_type, levels=config.backbone.levels
+    )
+    for i, neck in enumerate(necks):
+        spec = get_registry("necks").get(neck["name"])
+        options = {k: v for k, v in neck.items() if k != "name"}
+        check_options(f"necks[{i}]", spec, options, reserved=("in_channels", "in_reductions"))
+    weights = resolve_weights(backbone, config.backbone.weights)
+    bands = select_bands(config.dataset.bands, backbone, dataset)
+    mean: tuple[float, ...] | None = tuple(config.dataset.mean) if config.dataset.mean else None
+    std: tuple[float, ...] | None = tuple(config.dataset.std) if config.dataset.std else None
+    if (mean is None) != (std is None):
+        raise ConfigError("give both dataset.mean and dataset.std, or neither")
+    if mean is None:
+        statistics = _weights_statistics(weights, bands)
+        if statistics is not None:
+            mean, std = statistics
+            log.info("normalising with the pretraining statistics of %s", backbone.name)
+    if mean is not None and bands is not None and len(mean) != len(bands):
+        raise ConfigError(f"dataset.mean has {len(mean)} values but {len(bands)} bands are used ({', '.join(bands)})")
+    datamodule = get_registry("datasets").build(
+        dataset.name,
+        data_root=config.dataset.data_root,
+        bands=bands,
+        batch_size=config.dataset.batch_size,
+        num_workers=config.dataset.num_workers,
+        seed=config.seed,
+        mean=mean,
+        std=std,
+        crop_size=config.dataset.crop_size,
+        **config.dataset.options(),
+    )
+    return ResolvedRun(
+        config=config,
+        backbone_spec=backbone,
+        decoder_spec=decoder,
+        dataset_spec=dataset,
+        task_spec=task,
+        necks=necks,
+        weights=weights,
+        datamodule=datamodule,
+    )

@@ -1,0 +1,238 @@
+"""What every geofm task shares: the model call, aux losses, logging, optimiser, scheduler and backbone freezing.
+
+A task subclass says how to read its target from a batch, how to compute its loss and metrics and what
+``predict_step`` returns; :class:`BaseTask` does the rest. Batches are the dicts the data modules deliver
+(``{"image", "mask" | "target", "meta"}``); the model is a ``geofm.compose.ComposedModel`` or anything with
+``forward(image, **meta)`` and, optionally, ``forward_with_aux(image, **meta) -> (output, {name: aux})``,
+``aux_weights`` and a ``backbone`` attribute.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from geofm.errors import ConfigError, DataError
+
+__all__ = ["EVAL_SPLITS", "SCHEDULERS", "BaseTask"]
+
+SCHEDULERS: tuple[str, ...] = ("plateau", "cosine", "none")
+"""Learning-rate schedules a task accepts (``scheduler=``)."""
+EVAL_SPLITS: tuple[str, ...] = ("val", "test")
+"""Splits on which a task computes metrics (each split has its own metric states)."""
+
+
+class BaseTask(LightningModule, ABC):
+    """Base Lightning module of the geofm tasks.
+
+    ``monitor`` / ``monitor_mode`` name the validation metric that a run's early stopping, best checkpoint
+    and ``scheduler="plateau"`` follow. The optimiser is AdamW(``lr``, ``weight_decay``) over the trainable
+    parameters; ``scheduler`` is ``"plateau"`` (ReduceLROnPlateau on ``monitor``, ``scheduler_patience``
+    epochs), ``"cosine"`` (CosineAnnealingLR over ``trainer.max_epochs``, or over the optimiser steps when
+    the run is bounded by steps) or ``"none"``. ``freeze_backbone`` stops gradients to ``model.backbone``
+    and keeps it in eval mode (batch-norm statistics and dropout frozen too).
+    """
+
+    monitor: ClassVar[str] = "val/loss"
+    monitor_mode: ClassVar[Literal["min", "max"]] = "min"
+    target_key: ClassVar[str] = "target"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        lr: float = 1e-4,
+        weight_decay: float = 0.05,
+        freeze_backbone: bool = False,
+        scheduler: str = "plateau",
+        scheduler_patience: int = 5,
+        unused_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if scheduler not in SCHEDULERS:
+            raise ConfigError(f"scheduler {scheduler!r} is unknown; choose one of {', '.join(SCHEDULERS)}")
+        if not float(lr) > 0:
+            raise ConfigError(f"lr must be > 0, got {lr!r}")
+        if float(weight_decay) < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        if int(scheduler_patience) < 0:
+            raise ConfigError(f"scheduler_patience must be >= 0, got {scheduler_patience!r}")
+        self.model = model
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.scheduler = scheduler
+        self.scheduler_patience = int(scheduler_patience)
+        self.freeze_backbone = bool(freeze_backbone)
+        if self.freeze_backbone:
+            self._freeze_backbone()
+        if unused_options:
+            rank_zero_warn(
+                f"{type(self).__name__} does not use the option(s) {', '.join(sorted(unused_options))}: ignored"
+            )
+
+    # --- what a task subclass provides -------------------------------------------------------------
+
+    @abstractmethod
+    def build_metrics(self) -> MetricCollection:
+        """A fresh collection of this task's metrics (one per evaluation split)."""
+
+    def get_target(self, batch: Mapping[str, Any]) -> Any:
+        """The target of ``batch`` in the form :meth:`compute_loss` and :meth:`update_metrics` take."""
+        if self.target_key not in batch:
+            raise DataError(
+                f"{type(self).__name__} needs the batch key {self.target_key!r} but the batch has "
+                f"{', '.join(sorted(batch))}: is the dataset's task type the task's?"
+            )
+        return batch[self.target_key]
+
+    @abstractmethod
+    def compute_loss(self, output: Tensor, target: Any) -> Tensor:
+        """The loss of one head's ``output`` against ``target``."""
+
+    @abstractmethod
+    def update_metrics(self, metrics: MetricCollection, output: Tensor, target: Any) -> None:
+        """Feed one batch into ``metrics``."""
+
+    def expand_metrics(self, values: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Turn computed metric values into scalars to log (e.g. one per class); default: as they are."""
+        return dict(values)
+
+    def postprocess(self, output: Tensor) -> Tensor:
+        """What ``predict_step`` returns for the model output (probabilities, values ...)."""
+        return output
+
+    # --- shared machinery --------------------------------------------------------------------------
+
+    def _init_metrics(self) -> None:
+        """Create the metric states of every evaluation split (call at the end of a subclass ``__init__``)."""
+        self.metrics = nn.ModuleDict({split: self.build_metrics() for split in EVAL_SPLITS})
+
+    def _freeze_backbone(self) -> None:
+        backbone = getattr(self.model, "backbone", None)
+        if not isinstance(backbone, nn.Module):
+            raise ConfigError(
+                f"freeze_backbone=True but the model ({type(self.model).__name__}) has no 'backbone' module; "
+                "set freeze_backbone=False"
+            )
+        backbone.requires_grad_(False)
+        backbone.eval()
+
+    def train(self, mode: bool = True) -> BaseTask:
+        """Set training mode, keeping a frozen backbone in eval mode."""
+        super().train(mode)
+        if self.freeze_backbone:
+            self.model.backbone.eval()
+        return self
+
+    @staticmethod
+    def _inputs(batch: Any) -> tuple[Tensor, dict[str, Any]]:
+        if isinstance(batch, Tensor):
+            return batch, {}
+        if "image" not in batch:
+            raise DataError(f"a batch needs the key 'image'; this one has {', '.join(sorted(batch))}")
+        return batch["image"], dict(batch.get("meta") or {})
+
+    def forward(self, image: Tensor, **meta: Any) -> Tensor:
+        """The model's main output for ``image`` (raw logits or values)."""
+        return self.model(image, **meta)
+
+    def _forward_with_aux(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        image, meta = self._inputs(batch)
+        forward_with_aux = getattr(self.model, "forward_with_aux", None)
+        if forward_with_aux is None:
+            return self.model(image, **meta), {}
+        output, aux = forward_with_aux(image, **meta)
+        return output, dict(aux or {})
+
+    def _shared_step(self, batch: Mapping[str, Any], split: str) -> tuple[Tensor, Tensor, Any]:
+        output, aux = self._forward_with_aux(batch)
+        target = self.get_target(batch)
+        batch_size = int(self._inputs(batch)[0].shape[0])
+        total = self.compute_loss(output, target)
+        aux_weights = getattr(self.model, "aux_weights", None) or {}
+        for name, aux_output in aux.items():
+            aux_loss = self.compute_loss(aux_output, target)
+            total = total + float(aux_weights.get(name, 1.0)) * aux_loss
+            self.log(f"{split}/loss_aux_{name}", aux_loss, on_step=False, on_epoch=True, batch_size=batch_size)
+        self.log(
+            f"{split}/loss",
+            total,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=split == "train",
+            batch_size=batch_size,
+            sync_dist=True,
+        )
+        return total, output, target
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
+        """Loss of one training batch (main head + weighted aux heads)."""
+        loss, _, _ = self._shared_step(batch, "train")
+        return loss
+
+    def _eval_step(self, batch: Mapping[str, Any], split: str) -> Tensor:
+        loss, output, target = self._shared_step(batch, split)
+        with torch.no_grad():
+            self.update_metrics(self.metrics[split], output.detach(), target)
+        return loss
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Loss of one validation batch; updates the validation metrics."""
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Loss of one test batch; updates the test metrics."""
+        return self._eval_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """The post-processed model output of one batch (a dict with ``image`` or an image tensor)."""
+        image, meta = self._inputs(batch)
+        return self.postprocess(self.model(image, **meta))
+
+    def _log_epoch_metrics(self, split: str) -> None:
+        metrics: MetricCollection = self.metrics[split]
+        if not any(metric.update_called for metric in metrics.values()):
+            return
+        values = self.expand_metrics(metrics.compute())  # torchmetrics syncs across processes here
+        for name, value in values.items():
+            key = f"{split}/{name}"
+            self.log(key, value, prog_bar=key == self.monitor)
+        metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the validation metrics of the epoch and reset them."""
+        self._log_epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log the test metrics and reset them."""
+        self._log_epoch_metrics("test")
+
+    def configure_optimizers(self) -> Any:
+        """AdamW over the trainable parameters, with the configured learning-rate schedule."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError("the model has no trainable parameters (is everything frozen?)")
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.scheduler == "none":
+            return optimizer
+        if self.scheduler == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode=self.monitor_mode, patience=self.scheduler_patience
+            )
+            # strict=False: a run without validation warns instead of failing on the missing monitor
+            config = {"scheduler": plateau, "monitor": self.monitor, "interval": "epoch", "strict": False}
+            return {"optimizer": optimizer, "lr_scheduler": config}
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is not None and max_epochs > 0:
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}

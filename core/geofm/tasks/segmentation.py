@@ -1,0 +1,147 @@
+"""Semantic segmentation: per-pixel classes from a ``"mask"`` of integer labels.
+
+Metrics (torchmetrics, all skipping ``ignore_index`` pixels, accumulated over the epoch):
+
+- ``miou``: ``MulticlassJaccardIndex(average="macro")``, the mean IoU over the classes that occur in the
+  epoch's targets or predictions; a class absent from both has no defined IoU and is left out of the mean
+  (torchmetrics' behaviour), so a split without, say, clouds is not penalised for them.
+- ``iou_<class>``: the IoU of each class (``average=None``); NaN for a class absent from both targets and
+  predictions.
+- ``f1``: ``MulticlassF1Score(average="macro")`` (absent classes left out as for mIoU).
+- ``accuracy``: ``MulticlassAccuracy(average="micro")``, the overall pixel accuracy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassJaccardIndex
+
+from geofm.errors import ConfigError, DataError
+from geofm.tasks.base import BaseTask
+from geofm.tasks.losses import build_segmentation_loss
+
+__all__ = ["SegmentationTask", "metric_safe_name"]
+
+
+def metric_safe_name(name: str) -> str:
+    """A class name as it appears in a metric key (``"Cloud shadow"`` -> ``"Cloud_shadow"``)."""
+    return re.sub(r"[^0-9A-Za-z_.-]+", "_", name).strip("_") or "class"
+
+
+def resolve_class_names(class_names: Sequence[str], num_classes: int) -> tuple[str, ...]:
+    """The class names, or ``"0"``, ``"1"``, ... when none are given; checks there is one per class."""
+    names = tuple(str(name) for name in class_names) or tuple(str(i) for i in range(num_classes))
+    if len(names) != num_classes:
+        raise ConfigError(f"class_names has {len(names)} names but num_classes is {num_classes}: give one per class")
+    return names
+
+
+class SegmentationTask(BaseTask):
+    """Lightning module for semantic segmentation (batches ``{"image", "mask", "meta"}``).
+
+    ``loss`` is ``"ce"``, ``"dice"``, ``"focal"`` or a weighted sum such as ``"ce+0.5*dice"``;
+    ``class_weights`` (one per class) weight ce, focal and dice; pixels equal to ``ignore_index`` count in
+    neither loss nor metrics. Logs ``train/loss``, ``val/loss``, ``val/miou``, ``val/accuracy``,
+    ``val/f1``, ``val/iou_<class>`` and the same under ``test/``. ``predict_step`` returns class
+    probabilities (B, K, H, W). Optimiser, scheduler and ``freeze_backbone``: see :class:`BaseTask`.
+    """
+
+    monitor: ClassVar[str] = "val/miou"
+    monitor_mode: ClassVar[Literal["min", "max"]] = "max"
+    target_key: ClassVar[str] = "mask"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        class_names: Sequence[str] = (),
+        ignore_index: int | None = None,
+        loss: str = "ce",
+        class_weights: Sequence[float] | None = None,
+        lr: float = 1e-4,
+        weight_decay: float = 0.05,
+        freeze_backbone: bool = False,
+        scheduler: str = "plateau",
+        scheduler_patience: int = 5,
+        focal_gamma: float = 2.0,
+        **_: Any,
+    ) -> None:
+        super().__init__(
+            model,
+            lr=lr,
+            weight_decay=weight_decay,
+            freeze_backbone=freeze_backbone,
+            scheduler=scheduler,
+            scheduler_patience=scheduler_patience,
+            unused_options=_,
+        )
+        self.save_hyperparameters(ignore=["model"])
+        if int(num_classes) < 2:
+            raise ConfigError(f"segmentation needs num_classes >= 2 (background counts as a class), got {num_classes}")
+        self.num_classes = int(num_classes)
+        self.class_names = resolve_class_names(class_names, self.num_classes)
+        self.ignore_index = ignore_index
+        self.loss_fn = build_segmentation_loss(
+            loss,
+            num_classes=self.num_classes,
+            ignore_index=ignore_index,
+            class_weights=class_weights,
+            focal_gamma=focal_gamma,
+        )
+        self._init_metrics()
+
+    def build_metrics(self) -> MetricCollection:
+        """mIoU, per-class IoU, macro F1 and pixel accuracy (see the module docstring)."""
+        common: dict[str, Any] = {"num_classes": self.num_classes, "ignore_index": self.ignore_index}
+        return MetricCollection(
+            {
+                "miou": MulticlassJaccardIndex(average="macro", **common),
+                "iou": MulticlassJaccardIndex(average=None, zero_division=float("nan"), **common),
+                "f1": MulticlassF1Score(average="macro", **common),
+                "accuracy": MulticlassAccuracy(average="micro", **common),
+            }
+        )
+
+    def get_target(self, batch: Mapping[str, Any]) -> Tensor:
+        """The integer mask (B, H, W) of ``batch`` (a (B, 1, H, W) mask is squeezed)."""
+        mask = super().get_target(batch)
+        if mask.ndim == 4 and mask.shape[1] == 1:
+            mask = mask[:, 0]
+        if mask.ndim != 3:
+            raise DataError(f"segmentation masks must be (B, H, W); got shape {tuple(mask.shape)}")
+        if mask.is_floating_point():
+            raise DataError(f"segmentation masks must hold integer class labels; got dtype {mask.dtype}")
+        return mask.long()
+
+    @staticmethod
+    def _match_size(logits: Tensor, mask: Tensor) -> Tensor:
+        if logits.ndim != 4:
+            raise DataError(f"segmentation model outputs must be (B, K, H, W); got shape {tuple(logits.shape)}")
+        if logits.shape[-2:] != mask.shape[-2:]:
+            logits = F.interpolate(logits, size=mask.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
+
+    def compute_loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """The configured loss of logits (B, K, h, w) against the mask (resized to the mask if needed)."""
+        return self.loss_fn(self._match_size(output, target), target)
+
+    def update_metrics(self, metrics: MetricCollection, output: Tensor, target: Tensor) -> None:
+        """Update the metrics with the arg-max class of each pixel."""
+        metrics.update(self._match_size(output, target).argmax(dim=1), target)
+
+    def expand_metrics(self, values: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Split the per-class IoU vector into ``iou_<class>`` scalars."""
+        expanded = {name: value for name, value in values.items() if name != "iou"}
+        for name, value in zip(self.class_names, values["iou"], strict=True):
+            expanded[f"iou_{metric_safe_name(name)}"] = value
+        return expanded
+
+    def postprocess(self, output: Tensor) -> Tensor:
+        """Class probabilities (softmax over dim 1, float32)."""
+        return output.float().softmax(dim=1)

@@ -1,0 +1,86 @@
+"""Hook implementations of ``geofm-datasets``: the generated demo dataset and generic GeoTIFF segmentation.
+
+Specs only: the factories are named lazily (``"module:attr"``), so listings never import torch or rasterio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from geofm.hookspecs import hookimpl
+from geofm.specs import DatasetSpec
+
+__all__ = ["DEMO_SPEC", "GEOTIFF_SEGMENTATION_SPEC", "geofm_datasets"]
+
+_COMMON_OPTIONS = {
+    "crop_size": "train on random crops of this many pixels (window reads); val/test use the centre crop",
+    "flips": "random horizontal and vertical flips when training (default true)",
+    "scale": "constant multiplier applied before normalisation, e.g. 10000 for reflectance 0-1 files",
+    "cache": "keep whole tiles in memory after the first read (default false)",
+    "pin_memory": "pin batches in page-locked memory for faster GPU transfer (default false)",
+    "eval_full_tiles": "validate and test on whole tiles even when crop_size is set (default false)",
+}
+
+DEMO_SPEC = DatasetSpec(
+    name="demo",
+    summary="Generated land-cover scenes in the six HLS bands (water, vegetation, bare soil, built-up); the default",
+    factory="geofm_datasets.demo:build_demo",
+    task="segmentation",
+    bands=("B02", "B03", "B04", "B8A", "B11", "B12"),
+    sensor="hls_s30",
+    classes=("water", "vegetation", "bare_soil", "built_up"),
+    ignore_index=255,
+    splits=("train", "val", "test"),
+    gsd=30.0,
+    layout=(
+        "images/demo_NNN_YYYYMMDD.tif (int16 reflectance x 10000, nodata -9999, EPSG:32633), "
+        "labels/demo_NNN_YYYYMMDD_mask.tif (uint8, 255 = nodata), splits/{train,val,test}.txt, stats.json"
+    ),
+    download=(
+        "generated on first use (deterministic, a few MB) under --data-root or $GEOFM_CACHE/datasets/demo "
+        "(default ~/.cache/geofm/datasets/demo)"
+    ),
+    license="Apache-2.0",
+    options={
+        **_COMMON_OPTIONS,
+        "num_scenes": "number of generated scenes (default 48: 32 train / 8 val / 8 test)",
+        "size": "scene size in pixels (default 128)",
+        "regenerate": "rebuild the cached files even when they are current (default false)",
+    },
+)
+
+GEOTIFF_SEGMENTATION_SPEC = DatasetSpec(
+    name="geotiff_segmentation",
+    summary="Any GeoTIFF segmentation data: image and label folders or globs, optional split files",
+    factory="geofm_datasets.segmentation:build_geotiff_segmentation",
+    task="segmentation",
+    generic=True,
+    ignore_index=255,
+    layout=(
+        "images and labels as folders or globs (default <data-root>/images and <data-root>/labels), paired "
+        "by file stem (labels may add a suffix such as _mask or _label); optional <data-root>/splits/"
+        "{train,val,test}.txt with one id (image stem) per line"
+    ),
+    options={
+        **_COMMON_OPTIONS,
+        "images": "folder, glob or list of image GeoTIFFs (relative to --data-root; default 'images')",
+        "labels": "folder, glob or list of label GeoTIFFs (relative to --data-root; default 'labels')",
+        "split_files": "mapping split -> text file of image ids (default <data-root>/splits/<split>.txt if present)",
+        "file_bands": "band names of the image files in file order (default: the files' band descriptions)",
+        "sensor": "sensor giving meaning to band codes such as B05 (sentinel2, hls_l30, landsat8 ...)",
+        "classes": "class names in label-value order (or num_classes)",
+        "num_classes": "number of classes when names are not given",
+        "ignore_index": "label value excluded from loss and metrics; nodata pixels get it (default 255)",
+        "label_nodata": "label value meaning no data (default: the label files' nodata)",
+        "nodata": "image value meaning no data (default: the image files' nodata)",
+        "label_suffix": "suffix after the image stem in label names (default: tries '', _mask, _label, .mask ...)",
+        "val_fraction": "share of images for validation when there are no split files (default 0.2)",
+        "test_fraction": "share of images for testing when there are no split files (default 0.0)",
+    },
+)
+
+
+@hookimpl
+def geofm_datasets() -> Iterable[DatasetSpec]:
+    """The generated ``demo`` dataset and the generic ``geotiff_segmentation`` dataset."""
+    return [DEMO_SPEC, GEOTIFF_SEGMENTATION_SPEC]

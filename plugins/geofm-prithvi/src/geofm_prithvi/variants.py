@@ -1,0 +1,205 @@
+"""The released Prithvi-EO variants: architecture, pretraining bands and normalisation, weights source.
+
+Pure metadata (no torch): :mod:`geofm_prithvi.plugin` turns each entry into a ``BackboneSpec`` and
+:mod:`geofm_prithvi.build` into a model. Numbers follow the Hugging Face model cards and the reference
+implementation (``prithvi_mae.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CITATION_V1",
+    "CITATION_V2",
+    "LICENSE",
+    "PRETRAINING_BANDS",
+    "V1_MEAN",
+    "V1_STD",
+    "V2_MEAN",
+    "V2_STD",
+    "VARIANTS",
+    "PrithviVariant",
+]
+
+PRETRAINING_BANDS: tuple[str, ...] = ("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2")
+"""Canonical names of the six HLS bands (B02 B03 B04 B8A/B05 B11/B06 B12/B07), in pretraining order."""
+
+V1_MEAN = (775.23, 1080.99, 1228.59, 2497.20, 2204.21, 1610.83)
+V1_STD = (1281.53, 1270.03, 1399.48, 1368.34, 1291.68, 1154.51)
+V2_MEAN = (1087.0, 1342.0, 1433.0, 2734.0, 1958.0, 1363.0)
+V2_STD = (2248.0, 2179.0, 2178.0, 1850.0, 1242.0, 1049.0)
+
+LICENSE = "Apache-2.0"
+CITATION_V1 = (
+    "Jakubik, J. et al. (2023). Foundation Models for Generalist Geospatial Artificial Intelligence. "
+    "arXiv:2310.18660"
+)
+CITATION_V2 = (
+    "Szwarcman, D. et al. (2024). Prithvi-EO-2.0: A Versatile Multi-Temporal Foundation Model for Earth "
+    "Observation Applications. arXiv:2412.02732"
+)
+
+# The MAE decoder stored beside the encoder in every released file (dropped by the backbone).
+MAE_DECODER = {"embed_dim": 512, "depth": 8, "num_heads": 16}
+
+
+@dataclass(frozen=True)
+class PrithviVariant:
+    """One released Prithvi-EO encoder.
+
+    ``patch_size`` is (tubelet, height, width) in frames and pixels; ``num_frames`` and ``img_size`` are
+    the pretraining input; ``coords_encoding`` lists the extra encodings of the TL variants
+    (``"time"``, ``"location"``); ``checkpoint_keys`` is the number of tensors in the released file (``None`` where not documented).
+    """
+
+    name: str
+    summary: str
+    version: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    patch_size: tuple[int, int, int]
+    num_frames: int
+    default_levels: tuple[int, ...]
+    hf_repo: str
+    hf_file: str
+    checkpoint_keys: int | None = None
+    coords_encoding: tuple[str, ...] = ()
+    img_size: int = 224
+    in_chans: int = 6
+    mlp_ratio: float = 4.0
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """Per-band mean of the pretraining inputs (HLS reflectance x 10000)."""
+        return V1_MEAN if self.version == 1 else V2_MEAN
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Per-band standard deviation of the pretraining inputs."""
+        return V1_STD if self.version == 1 else V2_STD
+
+    @property
+    def citation(self) -> str:
+        """How to cite the paper that introduced the weights."""
+        return CITATION_V1 if self.version == 1 else CITATION_V2
+
+    @property
+    def coords_scale_learn(self) -> bool:
+        """TL variants learn the scale of their temporal and location encodings."""
+        return bool(self.coords_encoding)
+
+
+_TL = ("time", "location")
+_HUB = "ibm-nasa-geospatial"
+
+
+def _variants() -> dict[str, PrithviVariant]:
+    items = [
+        PrithviVariant(
+            name="prithvi_eo_v1_100",
+            summary="Prithvi-EO-1.0 100M (ViT-B, 3 frames, HLS 6 bands, 16 px patches)",
+            version=1,
+            embed_dim=768,
+            depth=12,
+            num_heads=12,
+            patch_size=(1, 16, 16),
+            num_frames=3,
+            default_levels=(2, 5, 8, 11),
+            hf_repo=f"{_HUB}/Prithvi-EO-1.0-100M",
+            hf_file="Prithvi_EO_V1_100M.pt",
+            checkpoint_keys=254,
+        ),
+        PrithviVariant(
+            name="prithvi_eo_v2_300",
+            summary="Prithvi-EO-2.0 300M (ViT-L, 4 frames, HLS 6 bands, 16 px patches)",
+            version=2,
+            embed_dim=1024,
+            depth=24,
+            num_heads=16,
+            patch_size=(1, 16, 16),
+            num_frames=4,
+            default_levels=(5, 11, 17, 23),
+            hf_repo=f"{_HUB}/Prithvi-EO-2.0-300M",
+            hf_file="Prithvi_EO_V2_300M.pt",
+            checkpoint_keys=398,
+        ),
+        PrithviVariant(
+            name="prithvi_eo_v2_300_tl",
+            summary="Prithvi-EO-2.0 300M-TL (ViT-L with time and location encodings, 16 px patches)",
+            version=2,
+            embed_dim=1024,
+            depth=24,
+            num_heads=16,
+            patch_size=(1, 16, 16),
+            num_frames=4,
+            default_levels=(5, 11, 17, 23),
+            hf_repo=f"{_HUB}/Prithvi-EO-2.0-300M-TL",
+            hf_file="Prithvi_EO_V2_300M_TL.pt",
+            checkpoint_keys=402,
+            coords_encoding=_TL,
+        ),
+        PrithviVariant(
+            name="prithvi_eo_v2_600",
+            summary="Prithvi-EO-2.0 600M (ViT-H, 4 frames, HLS 6 bands, 14 px patches)",
+            version=2,
+            embed_dim=1280,
+            depth=32,
+            num_heads=16,
+            patch_size=(1, 14, 14),
+            num_frames=4,
+            default_levels=(7, 15, 23, 31),
+            hf_repo=f"{_HUB}/Prithvi-EO-2.0-600M",
+            hf_file="Prithvi_EO_V2_600M.pt",
+            checkpoint_keys=494,
+        ),
+        PrithviVariant(
+            name="prithvi_eo_v2_600_tl",
+            summary="Prithvi-EO-2.0 600M-TL (ViT-H with time and location encodings, 14 px patches)",
+            version=2,
+            embed_dim=1280,
+            depth=32,
+            num_heads=16,
+            patch_size=(1, 14, 14),
+            num_frames=4,
+            default_levels=(7, 15, 23, 31),
+            hf_repo=f"{_HUB}/Prithvi-EO-2.0-600M-TL",
+            hf_file="Prithvi_EO_V2_600M_TL.pt",
+            checkpoint_keys=498,
+            coords_encoding=_TL,
+        ),
+        PrithviVariant(
+            name="prithvi_eo_v2_tiny_tl",
+            summary="Prithvi-EO-2.0 tiny-TL (ViT-Ti 192 x 12, time and location encodings, 16 px patches)",
+            version=2,
+            embed_dim=192,
+            depth=12,
+            num_heads=3,
+            patch_size=(1, 16, 16),
+            num_frames=4,
+            default_levels=(2, 5, 8, 11),
+            hf_repo=f"{_HUB}/Prithvi-EO-2.0-tiny-TL",
+            hf_file="Prithvi_EO_V2_tiny_TL.pt",
+            coords_encoding=_TL,
+        ),
+        PrithviVariant(
+            name="prithvi_eo_v2_100_tl",
+            summary="Prithvi-EO-2.0 100M-TL (ViT-B with time and location encodings, 16 px patches)",
+            version=2,
+            embed_dim=768,
+            depth=12,
+            num_heads=12,
+            patch_size=(1, 16, 16),
+            num_frames=4,
+            default_levels=(2, 5, 8, 11),
+            hf_repo=f"{_HUB}/Prithvi-EO-2.0-100M-TL",
+            hf_file="Prithvi_EO_V2_100M_TL.pt",
+            coords_encoding=_TL,
+        ),
+    ]
+    return {v.name: v for v in items}
+
+
+VARIANTS: dict[str, PrithviVariant] = _variants()
+"""Variant name -> :class:`PrithviVariant`, in release order."""

@@ -1,0 +1,47 @@
+import pytest
+
+from geofm.config import apply_overrides, load_config, parse_override, save_config, validate_config
+from geofm.errors import ConfigError
+
+
+def test_defaults_validate_and_round_trip(tmp_path):
+    config = validate_config({})
+    assert config.dataset.name == "demo"
+    path = tmp_path / "run.yaml"
+    save_config(config, path)
+    assert validate_config(load_config(path)) == config
+
+
+def test_overrides_are_parsed_as_yaml_and_nest():
+    data = apply_overrides({}, [parse_override("trainer.max_epochs=3"), parse_override("backbone.grad_checkpointing=true")])
+    config = validate_config(data)
+    assert config.trainer.max_epochs == 3
+    assert config.backbone.options() == {"grad_checkpointing": True}
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"trainer": {"max_epochss": 2}}, "trainer.max_epochss"),
+        ({"trainer": {"max_epochs": "two"}}, "trainer.max_epochs"),
+        ({"traner": {}}, "traner"),
+        ({"dataset": {"batch_size": 0}}, "dataset.batch_size"),
+        ({"task": {"scheduler": "sometimes"}}, "task.scheduler"),
+    ],
+)
+def test_invalid_config_names_the_key(data, key):
+    with pytest.raises(ConfigError) as info:
+        validate_config(data)
+    assert repr(key) in str(info.value)
+
+
+def test_set_without_equals_is_an_error():
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("trainer.max_epochs")
+
+
+def test_yaml_that_is_not_a_mapping_is_an_error(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(path)
