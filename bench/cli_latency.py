@@ -26,7 +26,11 @@ def time_command(args: list[str], repeat: int) -> dict[str, float]:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "geofm_cli.app", *args], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
-    return {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3), "max_s": round(max(times), 3)}
+    return {
+        "median_s": round(statistics.median(times), 3),
+        "min_s": round(min(times), 3),
+        "max_s": round(max(times), 3),
+    }
 
 
 def main() -> None:
@@ -34,8 +38,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
     results = {name: time_command(args, options.repeat) for name, args in COMMANDS.items()}
-    print(json.dumps({"benchmark": "cli_latency", "repeat": options.repeat, "results": results,
-                      "target_s": 1.0}, indent=2))
+    print(
+        json.dumps(
+            {"benchmark": "cli_latency", "repeat": options.repeat, "results": results, "target_s": 1.0}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def test_canonical_names(name, sensor, expected):
 
 
 def test_unknown_band_names_close_matches():
-    with pytest.raises(DataError, match="B8A|B8"):
+    with pytest.raises(DataError, match=r"B8A|B8"):
         canonical_band("B8B")
 
 

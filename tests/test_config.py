@@ -13,7 +13,9 @@ def test_defaults_validate_and_round_trip(tmp_path):
 
 
 def test_overrides_are_parsed_as_yaml_and_nest():
-    data = apply_overrides({}, [parse_override("trainer.max_epochs=3"), parse_override("backbone.grad_checkpointing=true")])
+    data = apply_overrides(
+        {}, [parse_override("trainer.max_epochs=3"), parse_override("backbone.grad_checkpointing=true")]
+    )
     config = validate_config(data)
     assert config.trainer.max_epochs == 3
     assert config.backbone.options() == {"grad_checkpointing": True}

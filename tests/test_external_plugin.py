@@ -52,13 +52,13 @@ def geofm_backbones():
     )
 '''
 
-MODEL = '''
+MODEL = """
 from geofm.builtin.tiny_vit import build_tiny_vit
 
 
 def build(**kwargs):
     return build_tiny_vit(embed_dim=32, depth=2, num_heads=2, **kwargs)
-'''
+"""
 
 
 def _install(tmp_path: Path, plugin_source: str) -> dict[str, str]:
@@ -71,8 +71,18 @@ def _install(tmp_path: Path, plugin_source: str) -> dict[str, str]:
     (package / "model.py").write_text(textwrap.dedent(MODEL))
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(project)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(project),
+        ],
         check=True,
         capture_output=True,
     )
@@ -91,8 +101,19 @@ def test_outside_plugin_is_listed_and_trains(cli, tmp_path):
 
     out = tmp_path / "runs"
     result = cli(
-        "run", "--backbone", "acme_vit", "--decoder", "upernet", "--fast-dev-run", "--out", str(out),
-        "--name", "acme", "--set", "dataset.num_workers=0", env=env,
+        "run",
+        "--backbone",
+        "acme_vit",
+        "--decoder",
+        "upernet",
+        "--fast-dev-run",
+        "--out",
+        str(out),
+        "--name",
+        "acme",
+        "--set",
+        "dataset.num_workers=0",
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "acme" / "summary.json").read_text())

@@ -1,5 +1,6 @@
 import json
 
+
 def test_plugins_json_lists_every_distribution_as_loaded(cli):
     result = cli("plugins", "--json")
     assert result.returncode == 0, result.stderr

@@ -72,7 +72,7 @@ def test_explicit_path_and_bad_value(tmp_path):
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     path = tmp_path / "broken.pt"
     path.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(WeightsError, match="broken.pt.*corrupt"):
+    with pytest.raises(WeightsError, match=r"broken\.pt.*corrupt"):
         load_state_dict(path)
 
 
@@ -81,5 +81,5 @@ def test_pickled_objects_are_refused(tmp_path):
 
     path = tmp_path / "pickle.pt"
     torch.save({"callable": print}, path)
-    with pytest.raises(WeightsError, match="refuses to unpickle|corrupt"):
+    with pytest.raises(WeightsError, match=r"refuses to unpickle|corrupt"):
         load_state_dict(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 from geofm.errors import IncompatibleComponentsError
@@ -45,7 +46,7 @@ class FeatureState:
         """Whether the levels have strictly increasing reductions (``None`` when unknown)."""
         if self.reductions is None:
             return None
-        return len(self.reductions) > 1 and all(a < b for a, b in zip(self.reductions, self.reductions[1:]))
+        return len(self.reductions) > 1 and all(a < b for a, b in pairwise(self.reductions))
 
     def describe(self) -> str:
         """E.g. ``"4 levels of maps (reductions 8, 8, 8, 8)"``."""
@@ -74,6 +75,11 @@ def normalise_necks(necks: Sequence[str | Mapping[str, Any]]) -> list[dict[str, 
 
 def _flag(necks: Sequence[Mapping[str, Any]]) -> str:
     return " ".join(f"--neck {n['name']}" for n in necks)
+
+
+def _options(neck: Mapping[str, Any]) -> str:
+    options = ", ".join(f"{k}={v}" for k, v in neck.items() if k != "name")
+    return f" ({options})" if options else ""
 
 
 def _resolve_levels(levels: Sequence[int], count: int, where: str) -> tuple[int, ...]:
@@ -127,15 +133,15 @@ def _apply(state: FeatureState, neck: dict[str, Any], spec: NeckSpec, backbone: 
         reductions = tuple(state.reductions[i] for i in resolved) if state.reductions is not None else None
         return FeatureState(state.kind, reductions, len(resolved), raw=False)
     if name in _PYRAMID_NECKS:
-        if state.count not in (None, 1, 4):
-            raise IncompatibleComponentsError(
-                f"neck {name} turns 1 or 4 same-stride maps into a pyramid but receives {state.describe()}; "
-                "add --neck select_levels before it with 1 or 4 levels"
-            )
         if state.reductions is not None and len(set(state.reductions)) != 1:
             raise IncompatibleComponentsError(
                 f"neck {name} needs maps of one stride but receives {state.describe()}; "
                 "the features already form a pyramid: remove it"
+            )
+        if state.count not in (None, 1, 4):
+            raise IncompatibleComponentsError(
+                f"neck {name} turns 1 or 4 same-stride maps into a pyramid but receives {state.describe()}; "
+                "add --neck select_levels before it with 1 or 4 levels"
             )
         reductions = None
         if state.reductions is not None:
@@ -147,13 +153,16 @@ def _apply(state: FeatureState, neck: dict[str, Any], spec: NeckSpec, backbone: 
     count = spec.out_levels if spec.out_levels is not None else state.count
     if kind == "vector":
         reductions: tuple[int, ...] | None = (0,) * (count or 1)
-    elif spec.out_levels is None and name == "tokens_to_map":
-        reductions = state.reductions
-    elif spec.out_levels is None and spec.produces in ("same", state.kind):
+    elif spec.out_levels is None and (name == "tokens_to_map" or spec.produces in ("same", state.kind)):
         reductions = state.reductions
     else:
         reductions = None
     return FeatureState(kind, reductions, count, raw=False)
+
+
+def _one_stride(state: FeatureState, chosen: Sequence[int]) -> bool:
+    """Whether the ``chosen`` levels of ``state`` all share one reduction (a plain ViT's features)."""
+    return state.reductions is not None and len({state.reductions[i] for i in chosen}) == 1
 
 
 def _auto_necks(
@@ -196,6 +205,9 @@ def _auto_necks(
             chosen = chosen[-1:]
         elif wanted is not None and len(chosen) > wanted:
             chosen = _spread(chosen, wanted)
+        elif levels is None and decoder.needs_pyramid and _one_stride(state, chosen) and len(chosen) not in (1, 4):
+            # a pyramid is interpolated from 1 or 4 maps of one stride: keep 4 spread levels, else the last
+            chosen = _spread(chosen, 4) if len(chosen) > 4 else chosen[-1:]
         if chosen != tuple(range(state.count)):
             necks.append({"name": "select_levels", "levels": list(chosen)})
         reductions = tuple(state.reductions[i] for i in chosen) if state.reductions is not None else None
@@ -231,13 +243,7 @@ def _check_decoder(
         fix = _auto_necks(state, backbone, decoder, task_type, None)
     except IncompatibleComponentsError:
         fix = []
-    if fix:
-        hint = f"add {_flag(fix)}"
-        options = [f"{n['name']} {k}={v}" for n in fix for k, v in n.items() if k != "name"]
-        if options:
-            hint += f" (with {', '.join(options)})"
-    else:
-        hint = "change the necks"
+    hint = "add " + " ".join(_flag([n]) + _options(n) for n in fix) if fix else "change the necks"
     raise IncompatibleComponentsError(
         f"decoder {decoder.name} needs {wants} but {given} gives {state.describe()}; "
         f"{hint} (or omit --neck to insert them automatically)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -64,7 +65,7 @@ def _build(resolved: ResolvedRun) -> _Built:
         weights=str(resolved.weights.path) if resolved.weights.path else "none",
         bands=datamodule.band_names,
         img_size=config.backbone.img_size,
-        num_frames=config.backbone.num_frames or (datamodule.num_frames if datamodule.num_frames > 1 else None),
+        num_frames=config.backbone.num_frames or datamodule.num_frames or 1,
         backbone_options=config.backbone.options(),
         decoder_options=config.decoder.options(),
         head_options=config.head.options(),
@@ -169,9 +170,21 @@ def _scalar_metrics(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]
     return dict(sorted(result.items()))
 
 
+def _finite_or_null(data: Any) -> Any:
+    """Replace NaN and infinities (e.g. IoU of a class absent from a split) by ``None``: strict JSON."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {key: _finite_or_null(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite_or_null(value) for value in data]
+    return data
+
+
 def _write_json(path: Path, data: Any) -> None:
     partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    text = json.dumps(_finite_or_null(data), indent=2, sort_keys=False, default=str, allow_nan=False)
+    partial.write_text(text + "\n", encoding="utf-8")
     partial.replace(path)
 
 

@@ -236,7 +236,9 @@ class DatasetSpec(ComponentSpec):
     ``bands`` are the band names as the publisher delivers them in file order (mapped to canonical
     names through :mod:`geofm.bands`, with ``sensor`` as context). ``ignore_index`` marks pixels
     excluded from loss and metrics. ``gsd`` is metres per pixel. ``homepage`` / ``download`` say where the
-    data comes from; ``layout`` describes the expected folder layout under ``--data-root``.
+    data comes from; ``layout`` describes the expected folder layout under ``--data-root``. ``hub_repo``
+    names a Hugging Face dataset repository that ``geofm data download`` can fetch (``hub_patterns``
+    restricting which files), where the publisher offers one.
     """
 
     task: TaskType = "segmentation"
@@ -253,6 +255,8 @@ class DatasetSpec(ComponentSpec):
     license: str = ""
     citation: str = ""
     generic: bool = False
+    hub_repo: str = ""
+    hub_patterns: tuple[str, ...] = ()
 
     kind: str = field(default="datasets", init=False, repr=False)
 

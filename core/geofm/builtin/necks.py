@@ -152,7 +152,7 @@ class InterpolatePyramid(nn.Module):
         """The resized maps, finest first."""
         _check_count("interpolate_pyramid", features, max(self.sources) + 1)
         outputs = []
-        for source, scale in zip(self.sources, self.scales):
+        for source, scale in zip(self.sources, self.scales, strict=True):
             x = features[source]
             if scale > 1:
                 x = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
@@ -197,7 +197,7 @@ class LearnedPyramid(nn.Module):
     def forward(self, features: list[Tensor], context: FeatureContext) -> list[Tensor]:
         """The four pyramid levels, finest first."""
         _check_count("learned_pyramid", features, max(self.sources) + 1)
-        return [level(features[source]) for level, source in zip(self.levels, self.sources)]
+        return [level(features[source]) for level, source in zip(self.levels, self.sources, strict=True)]
 
 
 class TokenPool(nn.Module):

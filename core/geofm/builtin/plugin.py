@@ -101,6 +101,10 @@ def geofm_necks() -> Iterable[NeckSpec]:
         factory=f"{module}:TokensToMap",
         consumes="tokens",
         produces="maps",
+        options={
+            "num_frames": "temporal token grid size T' (default: set from the model's num_frames)",
+            "time": "concat (fold time into channels, default) or mean (average over time)",
+        },
     )
     yield NeckSpec(
         name="interpolate_pyramid",
@@ -141,7 +145,7 @@ def geofm_necks() -> Iterable[NeckSpec]:
 
 @hookimpl
 def geofm_tasks() -> Iterable[TaskSpec]:
-    """The semantic segmentation task."""
+    """The segmentation, regression, classification and multi-label classification tasks."""
     yield TaskSpec(
         name="segmentation",
         summary="Semantic segmentation: ce / dice / focal losses, mIoU, per-class IoU, F1, accuracy",
@@ -160,4 +164,51 @@ def geofm_tasks() -> Iterable[TaskSpec]:
             "freeze_backbone": "train only necks, decoder and head",
             "scheduler": "plateau (ReduceLROnPlateau, default), cosine or none",
         },
+    )
+    common = {
+        "lr": "AdamW learning rate",
+        "weight_decay": "AdamW weight decay",
+        "freeze_backbone": "train only necks, decoder and head",
+        "scheduler": "plateau (ReduceLROnPlateau, default), cosine or none",
+        "scheduler_patience": "epochs without improvement before plateau lowers the learning rate",
+    }
+    yield TaskSpec(
+        name="regression",
+        summary="Pixel-wise or image-level regression: mse / mae / huber losses, RMSE, MAE, R2; NaN targets masked",
+        factory="geofm.tasks.regression:RegressionTask",
+        task_type="regression",
+        head="regression",
+        losses=("mse", "mae", "huber"),
+        metrics=("rmse", "mae", "r2"),
+        monitor="val/rmse",
+        monitor_mode="min",
+        options={
+            "loss": "mse, mae, huber, or a weighted sum like 'mse+0.1*mae'",
+            "huber_delta": "Huber delta",
+            **common,
+        },
+    )
+    yield TaskSpec(
+        name="classification",
+        summary="Multi-class image classification: ce / focal losses, accuracy, macro F1",
+        factory="geofm.tasks.classification:ClassificationTask",
+        task_type="classification",
+        head="classification",
+        losses=("ce", "focal"),
+        metrics=("accuracy", "f1"),
+        monitor="val/accuracy",
+        monitor_mode="max",
+        options={"loss": "ce, focal, or a weighted sum", "class_weights": "per-class loss weights", **common},
+    )
+    yield TaskSpec(
+        name="multilabel_classification",
+        summary="Multi-label image classification: binary cross-entropy, macro F1, mAP",
+        factory="geofm.tasks.classification:MultiLabelClassificationTask",
+        task_type="multilabel_classification",
+        head="classification",
+        losses=("bce",),
+        metrics=("f1", "map"),
+        monitor="val/map",
+        monitor_mode="max",
+        options={"loss": "bce", "class_weights": "per-label loss weights", **common},
     )

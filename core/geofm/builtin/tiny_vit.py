@@ -43,7 +43,7 @@ def sincos_3d(dim: int, frames: int, height: int, width: int, device: torch.devi
         torch.arange(width, device=device),
         indexing="ij",
     )
-    return torch.cat([sincos_1d(size, grid.flatten()) for size, grid in zip(sizes, grids)], dim=1)
+    return torch.cat([sincos_1d(size, grid.flatten()) for size, grid in zip(sizes, grids, strict=True)], dim=1)
 
 
 class TinyViT(nn.Module):
@@ -168,4 +168,3 @@ def build_tiny_vit(
     if checkpoint is not None:
         load_strict(model, Path(checkpoint), "tiny_vit")
     return model
-

@@ -146,13 +146,20 @@ def timestamp(path: str | Path, tags: Mapping[str, str] | None = None) -> float:
     return found.timestamp() if found is not None else math.nan
 
 
-def center_latlon(crs: Any, transform: Any, height: int, width: int) -> tuple[float, float]:
-    """(lat, lon) in degrees of the centre of a ``height`` x ``width`` grid; NaN without a CRS."""
+def center_latlon(
+    crs: Any, transform: Any, height: int, width: int, *, row_off: int = 0, col_off: int = 0
+) -> tuple[float, float]:
+    """(lat, lon) in degrees of the centre of a ``height`` x ``width`` window at (``row_off``, ``col_off``).
+
+    ``transform`` is the file's affine transform; without a CRS the location is unknown (NaN).
+    """
     if crs is None or transform is None:
         return math.nan, math.nan
     from rasterio.warp import transform as warp_transform
 
-    x, y = transform * (width / 2.0, height / 2.0)
+    col, row = col_off + width / 2.0, row_off + height / 2.0
+    x = transform.c + transform.a * col + transform.b * row
+    y = transform.f + transform.d * col + transform.e * row
     if crs.is_geographic and crs.to_epsg() == 4326:
         return float(y), float(x)
     try:

@@ -9,13 +9,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from geofm.data import compute_band_stats, raster_meta, select_bands
+from geofm.data import BandStats, compute_band_stats, raster_meta, select_bands
 from geofm.errors import DataError
 from geofm.specs import DatasetSpec
-from geofm_datasets.dataset import GeoTiffSegmentationDataset, SegmentationSample, seed_worker
+from geofm_datasets.dataset import BandLayout, GeoTiffSegmentationDataset, SegmentationSample, seed_worker
 
 __all__ = ["GeoTiffSegmentationDataModule"]
 
@@ -39,14 +40,25 @@ def _select_stat(
     )
 
 
+def _pool(stats: Sequence[BandStats]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and std per band of several :class:`BandStats` over the same bands (e.g. one per time step)."""
+    means, stds, counts = (np.array([getattr(s, key) for s in stats], np.float64) for key in ("mean", "std", "count"))
+    total = counts.sum(axis=0)
+    mean = (means * counts).sum(axis=0) / total
+    variance = (counts * (stds**2 + (means - mean) ** 2)).sum(axis=0) / total
+    return tuple(float(v) for v in mean), tuple(float(v) for v in np.sqrt(variance))
+
+
 class GeoTiffSegmentationDataModule(L.LightningDataModule):
     """Segmentation batches ``{"image", "mask", "meta"}`` from paired image and label GeoTIFFs.
 
     ``samples`` maps each split (``train``, ``val``, ``test``) to its samples. ``file_bands`` names the
-    image bands in file order (``sensor`` gives codes like ``B05`` their meaning); ``bands`` are the
-    canonical bands to deliver, in order (``None`` = all). ``mean``/``std`` are per delivered band (or per
-    file band) in the units of ``x * scale``; when ``None`` they are computed from the training split at
-    :meth:`setup` (nodata excluded) and stored on the module.
+    image bands of one time step in file order, over the stacked files of ``layout`` (``sensor`` gives
+    codes like ``B05`` their meaning); ``bands`` are the canonical bands to deliver, in order (``None`` =
+    all). Time series (``layout.num_frames`` T > 1) give images (C, T, H, W) and ``num_frames`` T;
+    ``band_names`` are the C bands of each step. ``mean``/``std`` are per delivered band (or per file
+    band) in the units of ``x * scale``; when ``None`` they are computed from the training split at
+    :meth:`setup` (nodata excluded, pooled over time steps) and stored on the module.
     """
 
     def __init__(
@@ -67,6 +79,8 @@ class GeoTiffSegmentationDataModule(L.LightningDataModule):
         scale: float = 1.0,
         nodata: float | None = None,
         label_nodata: float | None = None,
+        label_offset: int = 0,
+        layout: BandLayout | None = None,
         crop_size: int | None = None,
         flips: bool = True,
         cache: bool = False,
@@ -85,7 +99,14 @@ class GeoTiffSegmentationDataModule(L.LightningDataModule):
         self.num_classes = len(self.class_names)
         self.ignore_index = int(ignore_index)
         self.task_type = "segmentation"
-        self.num_frames = 1
+        self.layout = layout if layout is not None else BandLayout((len(self.file_bands),))
+        declared = self.layout.part_counts
+        if None not in declared and sum(c or 0 for c in declared) != len(self.file_bands):
+            raise DataError(
+                f"dataset {spec.name}: {len(self.file_bands)} band names for files of "
+                f"{' + '.join(str(c) for c in declared)} bands per time step; name every band of each file"
+            )
+        self.num_frames = self.layout.num_frames
         self.splits: tuple[str, ...] = tuple(s for s in ("train", "val", "test") if s in self.samples)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
@@ -93,6 +114,7 @@ class GeoTiffSegmentationDataModule(L.LightningDataModule):
         self.scale = float(scale)
         self.nodata = nodata
         self.label_nodata = label_nodata
+        self.label_offset = int(label_offset)
         self.crop_size = int(crop_size) if crop_size else None
         self.flips = bool(flips)
         self.cache = bool(cache)
@@ -110,23 +132,45 @@ class GeoTiffSegmentationDataModule(L.LightningDataModule):
         self._generator = torch.Generator().manual_seed(self.seed)
 
     def compute_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Per-band mean and std of ``x * scale`` over the training images (nodata excluded)."""
-        stats = compute_band_stats(
-            [s.image for s in self.samples["train"]],
-            indexes=self.selection.indexes,
-            nodata=self.nodata,
-            scale=self.scale,
-            seed=self.seed,
-        )
-        std = list(stats.std)
+        """Per-band mean and std of ``x * scale`` over the training images (nodata excluded).
+
+        Each stacked file contributes its own bands; time steps are pooled, so a band has one mean and
+        std whatever the step.
+        """
+        layout, train = self.layout, self.samples["train"]
+        reads, order = layout.locate(self.selection.indexes)
+        means: list[float] = []
+        stds: list[float] = []
+        for part, local in reads:
+            if layout.frames_in_file:
+                count, n = layout.part_counts[part] or 0, len(local)
+                stats = compute_band_stats(
+                    [s.files[0][part] for s in train],
+                    indexes=[i + t * count for t in range(layout.num_frames) for i in local],
+                    nodata=self.nodata,
+                    scale=self.scale,
+                    seed=self.seed,
+                )
+                steps = [
+                    BandStats(*(getattr(stats, k)[t * n : (t + 1) * n] for k in ("mean", "std", "count")), 0)
+                    for t in range(layout.num_frames)
+                ]
+                mean, std = _pool(steps)
+            else:
+                files = [group[part] for s in train for group in s.files]
+                stats = compute_band_stats(files, indexes=local, nodata=self.nodata, scale=self.scale, seed=self.seed)
+                mean, std = stats.mean, stats.std
+            means.extend(mean)
+            stds.extend(std)
+        std = [stds[i] for i in order]
         for i, value in enumerate(std):
-            if value <= 0:
+            if not value > 0:
                 warnings.warn(
                     f"band {self.band_names[i]} is constant over the training images; normalising it with std 1",
                     stacklevel=2,
                 )
                 std[i] = 1.0
-        return stats.mean, tuple(std)
+        return tuple(means[i] for i in order), tuple(std)
 
     def setup(self, stage: str | None = None) -> None:
         """Compute missing mean/std from the training split, then build the split datasets."""
@@ -147,9 +191,11 @@ class GeoTiffSegmentationDataModule(L.LightningDataModule):
                 mean=self.mean,
                 std=self.std,
                 file_band_count=len(self.file_bands),
+                layout=self.layout,
                 scale=self.scale,
                 nodata=self.nodata,
                 label_nodata=self.label_nodata,
+                label_offset=self.label_offset,
                 ignore_index=self.ignore_index,
                 num_classes=self.num_classes,
                 crop_size=crop,

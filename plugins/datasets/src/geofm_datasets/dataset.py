@@ -1,10 +1,15 @@
-"""The torch ``Dataset`` of GeoTIFF segmentation samples: window reads, nodata, normalisation, crops, flips."""
+"""The torch ``Dataset`` of GeoTIFF segmentation samples: window reads, nodata, normalisation, crops, flips.
+
+A sample is one image file, or several: files whose bands are stacked into one time step (e.g. Sentinel-2
+and Sentinel-1 chips of the same place), one file per time step, or one file of T x C bands. A
+:class:`BandLayout` says which; images come out as (C, H, W) or, for time series, (C, T, H, W).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +20,108 @@ from torch.utils.data import Dataset, get_worker_info
 from geofm.data import (
     center_crop_offset,
     center_latlon,
+    date_from_name,
+    date_from_tags,
     gsd_metres,
     normalize,
+    open_raster,
     pad_to,
     random_crop_offset,
     random_flips,
-    raster_info,
     read_label,
     read_window,
     timestamp,
 )
 from geofm.errors import DataError
 
-__all__ = ["GeoTiffSegmentationDataset", "SegmentationSample", "seed_worker"]
+__all__ = ["BandLayout", "GeoTiffSegmentationDataset", "SegmentationSample", "seed_worker"]
 
 
 @dataclass(frozen=True)
 class SegmentationSample:
-    """One image file and its label file (``None`` for unlabelled prediction inputs), under an ``id``."""
+    """One sample under an ``id``: its image file(s) and label file (``None`` for unlabelled inputs).
+
+    ``frames`` holds, per time step, the files whose bands are stacked in that order (empty: the one
+    file ``image``; otherwise ``image`` is ``frames[0][0]``). ``timestamps`` (seconds since 1970 UTC, one
+    per time step) override the dates read from the files, for datasets whose dates come from elsewhere.
+    """
 
     id: str
     image: Path
     label: Path | None
+    frames: tuple[tuple[Path, ...], ...] = ()
+    timestamps: tuple[float, ...] = field(default=(), compare=False)
+
+    @property
+    def files(self) -> tuple[tuple[Path, ...], ...]:
+        """Per time step, the files whose bands are stacked (``((image,),)`` for a one-file sample)."""
+        return self.frames or ((self.image,),)
+
+
+@dataclass(frozen=True)
+class BandLayout:
+    """How the bands of one time step are spread over a sample's files.
+
+    ``part_counts`` are the band counts of the files stacked into one time step, in order (one entry for
+    one file per step; ``None`` = not checked). ``num_frames`` is T. With ``frames_in_file`` each file
+    holds all T steps, time-major (step t = bands ``t*C+1 .. (t+1)*C`` of C = the file's part count);
+    otherwise a sample has one group of files per step. ``temporal`` delivers (C, T, H, W) images
+    (always when T > 1), else (C, H, W).
+    """
+
+    part_counts: tuple[int | None, ...] = (None,)
+    num_frames: int = 1
+    frames_in_file: bool = False
+    temporal: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise DataError(f"num_frames must be at least 1, got {self.num_frames}")
+        if (len(self.part_counts) > 1 or self.frames_in_file) and any(c is None for c in self.part_counts):
+            raise DataError("give the band count of every file when files are stacked or hold several time steps")
+
+    @property
+    def stacked(self) -> bool:
+        """Whether images are delivered as (C, T, H, W)."""
+        return self.temporal or self.num_frames > 1
+
+    def expected_count(self, part: int) -> int | None:
+        """The band count a file of ``part`` must have (``None``: unchecked)."""
+        count = self.part_counts[part]
+        return None if count is None else count * (self.num_frames if self.frames_in_file else 1)
+
+    def locate(self, indexes: Sequence[int]) -> tuple[list[tuple[int, tuple[int, ...]]], tuple[int, ...]]:
+        """Split 1-based step-band ``indexes`` into per-file reads.
+
+        Returns ``(reads, order)``: ``reads`` lists ``(part, local 1-based indexes)`` for the files that
+        are read, ``order`` the position of each wanted band in the concatenation of those reads.
+        """
+        if len(self.part_counts) == 1:
+            return [(0, tuple(indexes))], tuple(range(len(indexes)))
+        bounds, offset = [], 0
+        for count in self.part_counts:
+            assert count is not None
+            bounds.append((offset, offset + count))
+            offset += count
+        wanted: dict[int, list[int]] = {}
+        where: list[tuple[int, int]] = []
+        for index in indexes:
+            part = next((p for p, (lo, hi) in enumerate(bounds) if lo < index <= hi), None)
+            if part is None:
+                raise DataError(f"band index {index} is beyond the {offset} bands of the stacked files")
+            local = index - bounds[part][0]
+            wanted.setdefault(part, [])
+            if local not in wanted[part]:
+                wanted[part].append(local)
+            where.append((part, local))
+        reads = [(part, tuple(sorted(wanted[part]))) for part in sorted(wanted)]
+        start = {}
+        position = 0
+        for part, local_indexes in reads:
+            start[part] = position
+            position += len(local_indexes)
+        order = tuple(start[part] + dict(reads)[part].index(local) for part, local in where)
+        return reads, order
 
 
 @dataclass(frozen=True)
@@ -45,19 +130,27 @@ class _Header:
     width: int
     crs: Any
     transform: Any
-    timestamp: float
+    timestamps: tuple[float, ...]
     gsd: float
+
+
+def _band_timestamp(src: Any, band: int) -> float:
+    """Date of one band from its tags or description (a time-series file), NaN if it tells none."""
+    found = date_from_tags(dict(src.tags(band))) or date_from_name(src.descriptions[band - 1] or "")
+    return found.timestamp() if found is not None else math.nan
 
 
 class GeoTiffSegmentationDataset(Dataset):
     """Samples ``{"image", "mask", "meta"}`` read from GeoTIFFs with rasterio windows.
 
-    ``indexes`` are the 1-based file bands to read (in delivered order); ``mean``/``std`` normalise
-    ``x * scale`` per band. Image pixels that are NaN or ``nodata`` (default: the file's) are set to 0
-    after normalisation and their mask to ``ignore_index``, as are label ``label_nodata`` pixels.
-    With ``crop_size`` smaller than a tile, training reads a random window (and flips it when
-    ``flips``), evaluation the centre window; tiles smaller than the crop are padded with ignored
-    pixels. ``cache`` keeps whole tiles in memory after the first read.
+    ``indexes`` are the 1-based bands of one time step to read (in delivered order; over the stacked
+    files of ``layout``); ``mean``/``std`` normalise ``x * scale`` per delivered band. Image pixels that
+    are NaN or ``nodata`` (default: each file's) in any band or time step are set to 0 after
+    normalisation and their mask to ``ignore_index``, as are label ``label_nodata`` pixels;
+    ``label_offset`` is added to the other labels (e.g. -1 for labels 1..K with 0 = no data). With
+    ``crop_size`` smaller than a tile, training reads a random window (and flips it when ``flips``),
+    evaluation the centre window; tiles smaller than the crop are padded with ignored pixels. ``cache``
+    keeps whole tiles in memory after the first read.
     """
 
     def __init__(
@@ -68,9 +161,11 @@ class GeoTiffSegmentationDataset(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         file_band_count: int | None = None,
+        layout: BandLayout | None = None,
         scale: float = 1.0,
         nodata: float | None = None,
         label_nodata: float | None = None,
+        label_offset: int = 0,
         ignore_index: int = 255,
         num_classes: int | None = None,
         crop_size: int | None = None,
@@ -83,12 +178,15 @@ class GeoTiffSegmentationDataset(Dataset):
             raise DataError(f"{len(indexes)} bands are read but {len(mean)} means and {len(std)} stds are given")
         self.samples = list(samples)
         self.indexes = tuple(indexes)
+        self.layout = layout if layout is not None else BandLayout((file_band_count,))
+        self.reads, self.order = self.layout.locate(self.indexes)
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.file_band_count = file_band_count
         self.scale = float(scale)
         self.nodata = nodata
         self.label_nodata = label_nodata
+        self.label_offset = int(label_offset)
         self.ignore_index = int(ignore_index)
         self.num_classes = num_classes
         self.crop_size = int(crop_size) if crop_size else None
@@ -97,41 +195,80 @@ class GeoTiffSegmentationDataset(Dataset):
         self.seed = seed
         self.cache = cache
         self.rng = np.random.default_rng(seed)
-        self._headers: dict[Path, _Header] = {}
+        self._headers: dict[tuple[Any, ...], _Header] = {}
         self._tiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         """Number of samples (tiles)."""
         return len(self.samples)
 
+    def _check_files(self, sample: SegmentationSample) -> None:
+        files = sample.files
+        steps = 1 if self.layout.frames_in_file else self.layout.num_frames
+        parts = len(self.layout.part_counts)
+        if len(files) != steps or any(len(group) != parts for group in files):
+            shape = " + ".join(str(len(group)) for group in files)
+            raise DataError(
+                f"sample {sample.id} has {len(files)} time step(s) of {shape} file(s) but the dataset expects "
+                f"{steps} step(s) of {parts} file(s) each; check the frames / stacked file patterns"
+            )
+
     def header(self, sample: SegmentationSample) -> _Header:
-        """Size, georeferencing and acquisition time of a sample's image (read once, then cached)."""
-        cached = self._headers.get(sample.image)
+        """Size, georeferencing and acquisition times of a sample's images (read once, then cached)."""
+        key = (sample.files, sample.label)
+        cached = self._headers.get(key)
         if cached is not None:
             return cached
-        info = raster_info(sample.image)
-        if self.file_band_count is not None and info.count != self.file_band_count:
-            raise DataError(
-                f"{sample.image} has {info.count} bands but the dataset declares {self.file_band_count} "
-                "(file_bands). Give the bands of the files in file order, or remove files with another layout."
-            )
+        self._check_files(sample)
+        first: Any = None
+        stamps: list[float] = []
+        for group in sample.files:
+            for part, path in enumerate(group):
+                with open_raster(path) as src:
+                    expected = self.layout.expected_count(part)
+                    if expected is not None and src.count != expected:
+                        raise DataError(
+                            f"{path} has {src.count} bands but the dataset declares {expected} (file_bands"
+                            f"{' x num_frames' if self.layout.frames_in_file else ''}). Give the bands of the files "
+                            "in file order, or remove files with another layout."
+                        )
+                    size = (src.height, src.width)
+                    if first is None:
+                        first = (size, src.crs, src.transform, path)
+                        if self.layout.frames_in_file:
+                            count = self.layout.part_counts[0] or 0
+                            stamps = [_band_timestamp(src, t * count + 1) for t in range(self.layout.num_frames)]
+                    elif size != first[0]:
+                        raise DataError(
+                            f"{path} is {size[0]}x{size[1]} pixels but {first[3]} of the same sample is "
+                            f"{first[0][0]}x{first[0][1]}: the files of a sample must share one grid"
+                        )
+                    if part == 0 and not self.layout.frames_in_file:
+                        stamps.append(timestamp(path, dict(src.tags())))
+        (height, width), crs, transform, _ = first
         if sample.label is not None:
-            label_info = raster_info(sample.label)
-            if (label_info.height, label_info.width) != (info.height, info.width):
+            with open_raster(sample.label) as src:
+                if (src.height, src.width) != (height, width):
+                    raise DataError(
+                        f"label {sample.label} is {src.height}x{src.width} pixels but image "
+                        f"{sample.image} is {height}x{width}: labels must match their images"
+                    )
+        if sample.timestamps:
+            if len(sample.timestamps) != self.layout.num_frames:
                 raise DataError(
-                    f"label {sample.label} is {label_info.height}x{label_info.width} pixels but image "
-                    f"{sample.image} is {info.height}x{info.width}: labels must match their images"
+                    f"sample {sample.id} has {len(sample.timestamps)} dates for {self.layout.num_frames} time steps"
                 )
-        lat, _ = center_latlon(info.crs, info.transform, info.height, info.width)
+            stamps = [float(s) for s in sample.timestamps]
+        lat, _ = center_latlon(crs, transform, height, width)
         header = _Header(
-            height=info.height,
-            width=info.width,
-            crs=info.crs,
-            transform=info.transform,
-            timestamp=timestamp(sample.image, info.tags),
-            gsd=gsd_metres(info.crs, info.transform, lat),
+            height=height,
+            width=width,
+            crs=crs,
+            transform=transform,
+            timestamps=tuple(stamps),
+            gsd=gsd_metres(crs, transform, lat),
         )
-        self._headers[sample.image] = header
+        self._headers[key] = header
         return header
 
     def _window(self, header: _Header) -> tuple[int, int, int, int]:
@@ -154,17 +291,44 @@ class GeoTiffSegmentationDataset(Dataset):
                 self._tiles[index] = self._read_raw(sample, None)
             image, valid, label = self._tiles[index]
             rows, cols = slice(row, row + height), slice(col, col + width)
-            return image[:, rows, cols], valid[rows, cols], label[rows, cols].copy()
+            return image[..., rows, cols], valid[rows, cols], label[rows, cols].copy()
         return self._read_raw(sample, Window(col, row, width, height))
 
+    def _read_step(self, sample: SegmentationSample, step: int, window: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The delivered bands (C, h, w) of time step ``step`` and their joint valid mask."""
+        files = sample.files
+        arrays, valid = [], None
+        for part, local in self.reads:
+            if self.layout.frames_in_file:
+                path = files[0][part]
+                count = self.layout.part_counts[part] or 0
+                local = tuple(i + step * count for i in local)
+            else:
+                path = files[step][part]
+            array, part_valid = read_window(
+                path, window=window, indexes=local, nodata=self.nodata, expected_count=self.layout.expected_count(part)
+            )
+            arrays.append(array)
+            valid = part_valid if valid is None else valid & part_valid
+        assert valid is not None
+        image = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
+        if self.order != tuple(range(len(self.order))):
+            image = image[list(self.order)]
+        return image, valid
+
     def _read_raw(self, sample: SegmentationSample, window: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        image, valid = read_window(
-            sample.image, window=window, indexes=self.indexes, nodata=self.nodata, expected_count=self.file_band_count
-        )
+        steps = [self._read_step(sample, t, window) for t in range(self.layout.num_frames)]
+        valid = steps[0][1]
+        for _, step_valid in steps[1:]:
+            valid = valid & step_valid
+        image = np.stack([s[0] for s in steps], axis=1) if self.layout.stacked else steps[0][0]
         if sample.label is None:
             label = np.full(valid.shape, self.ignore_index, np.int64)
         else:
             label = read_label(sample.label, window=window, nodata=self.label_nodata, ignore_index=self.ignore_index)
+            if self.label_offset:
+                known = label != self.ignore_index
+                label[known] += self.label_offset
             self._check_labels(label, sample.label)
         return image, valid, label
 
@@ -173,15 +337,16 @@ class GeoTiffSegmentationDataset(Dataset):
             return
         bad = ((label < 0) | (label >= self.num_classes)) & (label != self.ignore_index)
         if bad.any():
-            values = sorted({int(v) for v in np.unique(label[bad])})[:10]
+            values = sorted({int(v) - self.label_offset for v in np.unique(label[bad])})[:10]
             raise DataError(
                 f"label {path} holds values {values} outside the {self.num_classes} classes "
-                f"(0..{self.num_classes - 1}) and the ignore index {self.ignore_index}. Declare every class "
-                "(classes / num_classes) or give the value meaning no data (label_nodata)."
+                f"({-self.label_offset}..{self.num_classes - 1 - self.label_offset} in the file) and the ignore "
+                f"index {self.ignore_index}. Declare every class (classes / num_classes) or give the value meaning "
+                "no data (label_nodata)."
             )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        """One sample: ``image`` float32 (C, H, W), ``mask`` int64 (H, W), ``meta`` (timestamps, centre, gsd)."""
+        """One sample: ``image`` float32 (C, H, W) or (C, T, H, W), ``mask`` int64 (H, W), ``meta``."""
         sample = self.samples[index]
         header = self.header(sample)
         window = self._window(header)
@@ -199,17 +364,10 @@ class GeoTiffSegmentationDataset(Dataset):
         }
 
     def _meta(self, header: _Header, window: tuple[int, int, int, int]) -> dict[str, torch.Tensor]:
-        from rasterio.windows import Window
-        from rasterio.windows import transform as window_transform
-
         row, col, height, width = window
-        if header.transform is not None and header.crs is not None:
-            transform = window_transform(Window(col, row, width, height), header.transform)
-            lat, lon = center_latlon(header.crs, transform, height, width)
-        else:
-            lat, lon = math.nan, math.nan
+        lat, lon = center_latlon(header.crs, header.transform, height, width, row_off=row, col_off=col)
         return {
-            "timestamps": torch.tensor([header.timestamp], dtype=torch.float64),
+            "timestamps": torch.tensor(header.timestamps, dtype=torch.float64),
             "center_latlon": torch.tensor([lat, lon], dtype=torch.float32),
             "gsd": torch.tensor(header.gsd, dtype=torch.float32),
         }

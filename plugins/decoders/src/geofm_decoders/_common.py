@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from torch import nn
@@ -30,7 +31,7 @@ def check_levels(
 
 def check_pyramid(decoder: str, in_reductions: Sequence[int]) -> None:
     """Raise unless each level has twice the reduction of the one before (e.g. 4, 8, 16, 32)."""
-    for finer, coarser in zip(in_reductions, in_reductions[1:], strict=False):
+    for finer, coarser in itertools.pairwise(in_reductions):
         if finer <= 0 or coarser != 2 * finer:
             raise IncompatibleComponentsError(
                 f"decoder {decoder!r} needs a pyramid whose reductions double from level to level "

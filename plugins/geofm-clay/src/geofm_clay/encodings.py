@@ -61,7 +61,9 @@ def _values(value: Any, batch: int, width: int, name: str) -> list[list[float]]:
     if tensor.ndim == 1 and width == 1:
         tensor = tensor[:, None]
     if tensor.ndim < 2 or tensor.shape[0] != batch or tensor.shape[-1] < width:
-        raise DataError(f"meta {name!r} has shape {tuple(tensor.shape)}; expected ({batch}, ...) for a batch of {batch}")
+        raise DataError(
+            f"meta {name!r} has shape {tuple(tensor.shape)}; expected ({batch}, ...) for a batch of {batch}"
+        )
     return tensor.reshape(batch, -1)[:, :width].tolist()
 
 

@@ -16,6 +16,7 @@ __all__ = ["build_clay", "clay_v1_5_large", "clay_v1_base"]
 
 
 _ARCHITECTURE = ("dim", "depth", "heads", "dim_head", "mlp_ratio", "patch_size")
+_SPEC_METADATA = ("sensors", "default_sensor")
 
 
 def build_clay(
@@ -31,8 +32,11 @@ def build_clay(
 
     ``bands`` are the input channels' band names (default: Clay's Sentinel-2 L2A bands); their
     wavelengths condition the patch embedding. ``checkpoint`` is a Clay Lightning checkpoint, loaded
-    strictly. Options: see :data:`OPTIONS`.
+    strictly. Options: see :data:`~geofm_clay.variants.OPTIONS`; the spec's ``extra`` entries that are not
+    options (``sensors``, ``default_sensor``) are accepted and ignored.
     """
+    for key in _SPEC_METADATA:  # geofm.compose passes the spec's ``extra`` as options
+        options.pop(key, None)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ConfigError(f"{variant} has no option {', '.join(unknown)}; its options: {', '.join(OPTIONS)}")

@@ -39,7 +39,8 @@ def encoder_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor
     """The encoder tensors of a checkpoint in either released layout.
 
     Returns ``(state, layout, dropped)``: the encoder keys with any ``encoder.`` prefix removed, the
-    layout found (``"mae"`` for ``encoder.*`` / ``decoder.*`` keys, ``"flat"`` for un-prefixed names) and
+    layout found (``"prefixed"`` for the ``encoder.*`` / ``decoder.*`` dict of the releases,
+    ``"unprefixed"`` for the original v1 file) and
     how many MAE decoder keys were dropped. A Lightning-style ``{"state_dict": ...}`` is unwrapped.
     """
     inner = state.get("state_dict")
@@ -47,7 +48,7 @@ def encoder_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor
         state = inner
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     prefixed = any(k.startswith("encoder.") for k in tensors)
-    layout = "mae" if prefixed else "flat"
+    layout = "prefixed" if prefixed else "unprefixed"
     encoder: dict[str, torch.Tensor] = {}
     dropped = 0
     for key, value in tensors.items():

@@ -32,8 +32,7 @@ V2_STD = (2248.0, 2179.0, 2178.0, 1850.0, 1242.0, 1049.0)
 
 LICENSE = "Apache-2.0"
 CITATION_V1 = (
-    "Jakubik, J. et al. (2023). Foundation Models for Generalist Geospatial Artificial Intelligence. "
-    "arXiv:2310.18660"
+    "Jakubik, J. et al. (2023). Foundation Models for Generalist Geospatial Artificial Intelligence. arXiv:2310.18660"
 )
 CITATION_V2 = (
     "Szwarcman, D. et al. (2024). Prithvi-EO-2.0: A Versatile Multi-Temporal Foundation Model for Earth "
@@ -50,7 +49,8 @@ class PrithviVariant:
 
     ``patch_size`` is (tubelet, height, width) in frames and pixels; ``num_frames`` and ``img_size`` are
     the pretraining input; ``coords_encoding`` lists the extra encodings of the TL variants
-    (``"time"``, ``"location"``); ``checkpoint_keys`` is the number of tensors in the released file (``None`` where not documented).
+    (``"time"``, ``"location"``); ``checkpoint_keys`` is the number of tensors in the released file
+    (``None`` where not documented).
     """
 
     name: str

@@ -1,0 +1,242 @@
+"""Benchmark of `geofm predict`: throughput, peak memory and tiling overhead on generated scenes (CPU).
+
+For each scene size (default 2048 and 8192 pixels square, 6 bands int16, tiled and deflate-compressed)
+a fresh interpreter runs `geofm.inference.predict` with a tiny model (tiny_vit + linear decoder) and
+reports its wall time and peak RSS (``resource.getrusage(...).ru_maxrss``); another fresh interpreter runs
+the same number of tiles, in the same batches, through the bare model forward. Prints JSON.
+
+Targets (issue 7): peak RSS of the 8192 scene within 1.25 x that of the 2048 scene; predict time / bare
+forward time <= 1.15.
+
+    python bench/predict.py [--sizes 2048 8192] [--tile-size 256] [--overlap 32] [--batch-size 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BANDS = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
+FILE_BANDS = ["B2", "B3", "B4", "B8A", "B11", "B12"]
+MEAN = [1000.0, 1100.0, 1200.0, 2500.0, 1800.0, 1300.0]
+STD = [300.0, 320.0, 400.0, 800.0, 600.0, 500.0]
+DECODER = "linear"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def make_scene(path: Path, size: int) -> None:
+    """A smooth 6-band int16 scene written stripe by stripe (never whole in memory), nodata 0 in a corner."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    profile = {
+        "driver": "GTiff",
+        "height": size,
+        "width": size,
+        "count": len(FILE_BANDS),
+        "dtype": "int16",
+        "crs": "EPSG:32633",
+        "transform": from_origin(500000.0, 4500000.0, 10.0, 10.0),
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+    }
+    rng = np.random.default_rng(0)
+    columns = np.arange(size, dtype=np.float32)
+    with rasterio.open(path, "w", **profile) as dst:
+        for index, name in enumerate(FILE_BANDS, start=1):
+            dst.set_band_description(index, name)
+        for top in range(0, size, 256):
+            rows = np.arange(top, min(top + 256, size), dtype=np.float32)[:, None]
+            stripe = np.empty((len(FILE_BANDS), len(rows), size), dtype=np.int16)
+            for band in range(len(FILE_BANDS)):
+                field = MEAN[band] + STD[band] * np.sin(rows / (50 + 9 * band)) * np.cos(columns / (70 + 5 * band))
+                noise = rng.normal(0, STD[band] * 0.1, size=field.shape)
+                stripe[band] = np.clip(field + noise, 1, 10000).astype(np.int16)
+            if top == 0:
+                stripe[:, :100, :100] = 0
+            dst.write(stripe, window=Window(0, top, size, len(rows)))
+
+
+def make_run(root: Path) -> Path:
+    """A run directory with a randomly initialised tiny model (what `geofm run` would write)."""
+    import torch
+    import yaml
+
+    from geofm.compose import build_model
+
+    torch.manual_seed(0)
+    model = build_model("tiny_vit", DECODER, task="segmentation", num_classes=2, weights="none", bands=BANDS)
+    run_dir = root / "run"
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    config = {
+        "backbone": {"name": "tiny_vit", "weights": "none"},
+        "necks": model.neck_plan,
+        "decoder": {"name": DECODER},
+        "head": {},
+        "aux_heads": [],
+        "dataset": {"name": "bench", "bands": BANDS, "mean": MEAN, "std": STD},
+        "task": {"name": "segmentation"},
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    hparams = {"num_classes": 2, "class_names": ("background", "target")}
+    torch.save({"state_dict": state, "hyper_parameters": hparams}, run_dir / "checkpoints" / "best.ckpt")
+    return run_dir
+
+
+def child_predict(args: argparse.Namespace) -> dict:
+    from geofm.inference import predict
+    from geofm.loading import load_run_model
+
+    loaded = load_run_model(args.run)
+    rss_loaded = peak_rss_mb()
+    started = time.perf_counter()
+    predict(
+        args.run,
+        [args.scene],
+        args.out,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        device="cpu",
+        overwrite=True,
+        loaded=loaded,
+    )
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_after_model_load_mb": rss_loaded}
+
+
+def child_bare(args: argparse.Namespace) -> dict:
+    import rasterio
+    import torch
+
+    from geofm._tiling import tile_starts
+    from geofm.loading import load_run_model
+
+    loaded = load_run_model(args.run)
+    with rasterio.open(args.scene) as src:
+        height, width = src.height, src.width
+    rows = tile_starts(height, args.tile_size, args.overlap)
+    tiles = len(rows) * len(tile_starts(width, args.tile_size, args.overlap))
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.randn(args.batch_size, len(BANDS), args.tile_size, args.tile_size, generator=generator)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, tiles, args.batch_size):
+            loaded.model(batch[: min(args.batch_size, tiles - start)])
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "tiles": tiles, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_child(mode: str, scene: Path, run_dir: Path, out: Path, args: argparse.Namespace) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--scene",
+        str(scene),
+        "--run",
+        str(run_dir),
+        "--out",
+        str(out),
+        "--tile-size",
+        str(args.tile_size),
+        "--overlap",
+        str(args.overlap),
+        "--batch-size",
+        str(args.batch_size),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{mode} on {scene} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2048, 8192])
+    parser.add_argument("--tile-size", type=int, default=256)
+    parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="timings per scene (the fastest is kept)")
+    parser.add_argument("--workdir", type=Path, default=None, help="where scenes go (default: a temp folder)")
+    parser.add_argument("--child", choices=["predict", "bare"], default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--scene", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = child_predict(args) if args.child == "predict" else child_bare(args)
+        print(json.dumps(result))
+        return
+
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        root = Path(tmp)
+        run_dir = make_run(root)
+        results = []
+        for size in args.sizes:
+            scene = root / f"scene_{size}.tif"
+            started = time.perf_counter()
+            make_scene(scene, size)
+            generation = time.perf_counter() - started
+            os.sync()  # no write-back of the new scene during the timings
+            runs, bares = [], []
+            for _ in range(args.repeats):  # alternate, so that drift in machine load hits both alike
+                runs.append(run_child("predict", scene, run_dir, root / "out", args))
+                bares.append(run_child("bare", scene, run_dir, root / "out", args))
+            best, bare = min(runs, key=lambda r: r["seconds"]), min(bares, key=lambda r: r["seconds"])
+            results.append(
+                {
+                    "size": size,
+                    "megapixels": round(size * size / 1e6, 2),
+                    "input_mb": round(os.path.getsize(scene) / 2**20, 1),
+                    "tiles": bare["tiles"],
+                    "predict_s": round(best["seconds"], 2),
+                    "bare_forward_s": round(bare["seconds"], 2),
+                    "overhead": round(best["seconds"] / bare["seconds"], 3),
+                    "megapixels_per_s": round(size * size / 1e6 / best["seconds"], 3),
+                    "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+                    "rss_after_model_load_mb": round(best["rss_after_model_load_mb"], 1),
+                    "bare_peak_rss_mb": round(bare["peak_rss_mb"], 1),
+                    "scene_generation_s": round(generation, 1),
+                }
+            )
+            scene.unlink()
+    report: dict = {
+        "device": "cpu",
+        "threads": os.cpu_count(),
+        "model": f"tiny_vit + {DECODER}",
+        "tile_size": args.tile_size,
+        "overlap": args.overlap,
+        "batch_size": args.batch_size,
+        "scenes": results,
+    }
+    by_size = {r["size"]: r for r in results}
+    if 2048 in by_size and 8192 in by_size:
+        ratio = by_size[8192]["peak_rss_mb"] / by_size[2048]["peak_rss_mb"]
+        worst = max(r["overhead"] for r in results)
+        report["rss_ratio_8192_vs_2048"] = round(ratio, 3)
+        report["max_overhead"] = worst
+        report["targets_met"] = {"rss_ratio<=1.25": ratio <= 1.25, "overhead<=1.15": worst <= 1.15}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""``geofm predict``: map whole scenes with a trained run into georeferenced GeoTIFFs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["predict_command"]
+
+
+def predict_command(
+    run: Path = typer.Argument(..., help="a run directory written by geofm run, or a .ckpt file inside one"),
+    inputs: list[str] = typer.Argument(..., help="GeoTIFF files, glob patterns ('scenes/*.tif') or folders"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the <scene>_pred.tif outputs"),
+    tile_size: int = typer.Option(256, help="tile size in pixels"),
+    overlap: int = typer.Option(32, help="pixels shared by neighbouring tiles (blended smoothly)"),
+    batch_size: int = typer.Option(8, help="tiles per forward pass"),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
+    precision: str = typer.Option("32", help="32 or bf16"),
+    output: str | None = typer.Option(
+        None,
+        help="class, probabilities, regression or embeddings (default: class for segmentation runs, "
+        "regression for regression runs)",
+    ),
+    dtype: str | None = typer.Option(
+        None, help="output data type, e.g. uint8 or uint16 (class), float32 or uint8 (probabilities)"
+    ),
+    compression: str = typer.Option("deflate", help="deflate, lzw, zstd, lerc or none"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace outputs that already exist"),
+    preview: bool = typer.Option(False, "--preview", help="also write <scene>_pred.png: input RGB beside the map"),
+) -> None:
+    """Predict scenes of any size tile by tile, in bounded memory, keeping their georeference."""
+    from geofm.inference import predict
+
+    written = predict(
+        run,
+        inputs,
+        out,
+        tile_size=tile_size,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        output=output,
+        dtype=dtype,
+        compression=compression,
+        overwrite=overwrite,
+        preview=preview,
+    )
+    for path in written:
+        typer.echo(str(path))
+        if preview:
+            typer.echo(str(path.with_suffix(".png")))

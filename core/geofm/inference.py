@@ -1,0 +1,353 @@
+"""Streaming tiled inference of scenes of any size into georeferenced GeoTIFFs.
+
+Tiles are read with rasterio windows, normalised with the run's statistics, batched through the model,
+blended with a smooth weight window and accumulated in a buffer of one tile height across the scene
+width (:mod:`geofm._tiling`). Rows that no later tile touches are written to the output at once, so peak
+memory depends on the tile size, batch size and scene width, not on the scene height.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geofm._outputs import OUTPUT_KINDS, output_tags, plan_output
+from geofm._preview import class_palette
+from geofm._scene import SceneBands, match_scene_bands, read_batches
+from geofm._tiling import StripeAccumulator, Tile, blend_window, iter_tiles, tile_starts
+from geofm.errors import ConfigError, DataError
+from geofm.loading import LoadedRun, load_run_model
+
+__all__ = ["OUTPUT_KINDS", "PredictOptions", "output_path", "predict", "predict_scene"]
+
+log = logging.getLogger(__name__)
+
+COMPRESSIONS = ("deflate", "lzw", "zstd", "lerc", "none")
+PRECISIONS = ("32", "bf16")
+BLOCK = 256
+GDAL_CACHE_MB = 64
+"""GDAL block cache during prediction: enough for the blocks of one row of tiles, bounded for huge scenes."""
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How scenes are predicted (see :func:`predict` for the meaning of each field)."""
+
+    tile_size: int = 256
+    overlap: int = 32
+    batch_size: int = 8
+    device: str = "auto"
+    precision: str = "32"
+    output: str | None = None
+    dtype: str | None = None
+    compression: str = "deflate"
+    overwrite: bool = False
+    preview: bool = False
+
+    def check(self) -> None:
+        """Refuse impossible values with the option's name."""
+        if self.tile_size < 16:
+            raise ConfigError(f"tile_size must be >= 16 pixels, got {self.tile_size}")
+        if not 0 <= self.overlap <= self.tile_size // 2:
+            raise ConfigError(f"overlap must be between 0 and tile_size/2 ({self.tile_size // 2}), got {self.overlap}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.output is not None and self.output not in OUTPUT_KINDS:
+            raise ConfigError(f"output must be one of {', '.join(OUTPUT_KINDS)}, got {self.output!r}")
+        if self.compression.lower() not in COMPRESSIONS:
+            raise ConfigError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {self.compression!r}")
+        if self.device not in ("auto", "cpu") and not self.device.startswith(("cuda", "mps")):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+def output_path(scene: Path, out_dir: Path) -> Path:
+    """Where the prediction of ``scene`` goes: ``<out_dir>/<scene stem>_pred.tif``."""
+    return out_dir / f"{scene.stem}_pred.tif"
+
+
+def _device(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name} was asked for but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+# --- the model call --------------------------------------------------------------------------------
+
+
+class _Runner:
+    """Tiles (B, C, H, W) -> blended quantities (B, K, h, w) as numpy, for the chosen output."""
+
+    def __init__(self, loaded: LoadedRun, kind: str, device: Any, precision: str) -> None:
+        self.model = loaded.model
+        self.kind = kind
+        self.device = device
+        self.bf16 = precision == "bf16"
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        image = torch.from_numpy(batch).to(self.device, non_blocking=True)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if self.kind == "embeddings":
+                result = _embeddings(self.model, image)
+            else:
+                result = self.model(image)
+                if self.kind in ("class", "probabilities"):
+                    result = result.float().softmax(dim=1)
+        return result.float().cpu().numpy()
+
+
+def _embeddings(model: Any, image: Any) -> Any:
+    """The backbone's last feature as a map (B, D, H/r, W/r): tokens per patch, or the last CNN stage."""
+    backbone = model.backbone
+    feature = backbone.forward_features(image)[-1]
+    if getattr(backbone, "output_kind", "maps") != "tokens":
+        return feature
+    patch = int(backbone.patch_size)
+    height, width = image.shape[-2] // patch, image.shape[-1] // patch
+    tokens = feature[:, int(getattr(backbone, "num_prefix_tokens", 0)) :]
+    frames = tokens.shape[1] // (height * width)
+    maps = tokens.reshape(tokens.shape[0], frames, height, width, -1).mean(dim=1)
+    return maps.permute(0, 3, 1, 2)
+
+
+def _embedding_geometry(model: Any) -> tuple[int, int]:
+    backbone = model.backbone
+    if getattr(backbone, "output_kind", "maps") == "tokens":
+        return int(backbone.out_channels[-1]), int(backbone.patch_size)
+    return int(backbone.out_channels[-1]), int(backbone.out_reductions[-1])
+
+
+# --- one scene -------------------------------------------------------------------------------------
+
+
+def _batches(tiles: Iterator[Tile], size: int) -> Iterator[list[Tile]]:
+    batch: list[Tile] = []
+    for tile in tiles:
+        batch.append(tile)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def predict_scene(
+    loaded: LoadedRun,
+    scene: Path,
+    destination: Path,
+    bands: SceneBands,
+    options: PredictOptions,
+    device: Any,
+) -> dict[str, Any]:
+    """Predict one open-able scene into ``destination``; return timings and sizes."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    started = time.perf_counter()
+    embed_dim, reduction = _embedding_geometry(loaded.model)
+    layout = plan_output(loaded, options.output, options.dtype, embed_dim, reduction)
+    tile, overlap = options.tile_size, options.overlap
+    if layout.kind == "embeddings" and (tile % reduction or overlap % reduction):
+        raise ConfigError(
+            f"embeddings are per patch of {reduction} pixels: tile_size ({tile}) and overlap ({overlap}) must be "
+            f"multiples of {reduction}"
+        )
+    runner = _Runner(loaded, layout.kind, device, options.precision)
+    channels = len(loaded.band_names)
+    mean = np.asarray(loaded.mean, dtype=np.float32)[:, None, None] if loaded.mean else None
+    std = np.asarray(loaded.std, dtype=np.float32)[:, None, None] if loaded.std else None
+    r = layout.reduction
+    with rasterio.open(scene) as src:
+        height, width = src.height, src.width
+        align = r if r > 1 else 1
+        rows = tile_starts(height, tile, overlap, align)
+        cols = tile_starts(width, tile, overlap, align)
+        out_height, out_width = -(-height // r), -(-width // r)
+        out_tile = tile // r
+        window = blend_window(out_tile, out_tile, overlap // r)
+        accumulator = StripeAccumulator(
+            layout.count if layout.kind != "class" else loaded.num_classes, out_width, out_tile
+        )
+        transform = src.transform @ Affine.scale(r, r) if r > 1 else src.transform
+        profile = {
+            "driver": "GTiff",
+            "height": out_height,
+            "width": out_width,
+            "count": layout.count,
+            "dtype": layout.dtype,
+            "crs": src.crs,
+            "transform": transform,
+            "nodata": layout.nodata,
+            "tiled": True,
+            "blockxsize": BLOCK,
+            "blockysize": BLOCK,
+            "BIGTIFF": "IF_SAFER",
+        }
+        if options.compression.lower() != "none":
+            profile["compress"] = options.compression.lower()
+            if layout.dtype in ("uint8", "uint16") and options.compression.lower() in ("deflate", "lzw", "zstd"):
+                profile["predictor"] = 2
+        partial = destination.with_name(destination.name + ".partial")
+        tiles_run = 0
+        try:
+            with rasterio.open(partial, "w", **profile) as dst:
+                tiling = {"geofm_tile_size": str(tile), "geofm_overlap": str(overlap)}
+                dst.update_tags(**output_tags(loaded, layout, scene, tiling))
+                for index, text in enumerate(layout.descriptions, start=1):
+                    dst.set_band_description(index, text)
+                if layout.kind == "probabilities" and layout.dtype == "uint8":
+                    dst.scales = (1 / 254,) * layout.count  # GDAL scale: value * scale = probability
+                if layout.kind == "class" and layout.dtype == "uint8":
+                    palette = class_palette(loaded.num_classes)
+                    dst.write_colormap(1, {i: (*c, 255) for i, c in enumerate(palette)})
+
+                def flush(until: int) -> None:
+                    top = accumulator.top
+                    values, valid = accumulator.release(until)
+                    dst.write(layout.encode(values, valid), window=Window(0, top, out_width, until - top))
+
+                current_row = 0
+                batches = _batches(iter_tiles(height, width, rows, cols, tile), options.batch_size)
+                shape = (options.batch_size, channels, tile, tile)
+                for batch, array, valids in read_batches(src, bands, batches, shape, mean, std):
+                    useful = [i for i, v in enumerate(valids) if v.any()]
+                    results = runner(array) if useful else None
+                    tiles_run += len(useful)
+                    for i, t in enumerate(batch):
+                        if t.row_index != current_row:
+                            flush(rows[t.row_index] // r)
+                            current_row = t.row_index
+                        if results is None or i not in useful:
+                            continue
+                        h, w = -(-t.height // r), -(-t.width // r)
+                        valid = valids[i] if r == 1 else _pool_valid(valids[i], r, h, w)
+                        accumulator.add(t.row // r, t.col // r, results[i, :, :h, :w], window[:h, :w], valid)
+                flush(out_height)
+            os.replace(partial, destination)
+        finally:
+            partial.unlink(missing_ok=True)
+    elapsed = time.perf_counter() - started
+    return {
+        "input": str(scene),
+        "output": str(destination),
+        "height": height,
+        "width": width,
+        "tiles": len(rows) * len(cols),
+        "tiles_run": tiles_run,
+        "seconds": round(elapsed, 3),
+        "megapixels_per_s": round(height * width / 1e6 / elapsed, 4) if elapsed > 0 else None,
+    }
+
+
+def _pool_valid(valid: np.ndarray, r: int, h: int, w: int) -> np.ndarray:
+    """A patch is valid when any of its pixels is."""
+    padded = np.zeros((h * r, w * r), dtype=bool)
+    padded[: valid.shape[0], : valid.shape[1]] = valid
+    return padded.reshape(h, r, w, r).any(axis=(1, 3))
+
+
+# --- the public entry point ------------------------------------------------------------------------
+
+
+def predict(
+    run_dir_or_checkpoint: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    tile_size: int = 256,
+    overlap: int = 32,
+    batch_size: int = 8,
+    device: str = "auto",
+    precision: str = "32",
+    output: str | None = None,
+    dtype: str | None = None,
+    compression: str = "deflate",
+    overwrite: bool = False,
+    preview: bool = False,
+    loaded: LoadedRun | None = None,
+) -> list[Path]:
+    """Predict every scene in ``inputs`` with a trained run; return the written GeoTIFFs.
+
+    ``run_dir_or_checkpoint``: a run directory (its best checkpoint) or a ``.ckpt`` inside one; the model,
+    bands, normalisation and task come from the run's ``config.yaml``. ``inputs``: GeoTIFF files, glob
+    patterns or folders. Each output ``<out_dir>/<stem>_pred.tif`` has the scene's CRS, transform and size,
+    nodata where the input is nodata or NaN, and the run's provenance and class names in its tags.
+
+    ``tile_size`` / ``overlap`` (pixels) / ``batch_size``: the tiling; ``device``: ``auto``, ``cpu``,
+    ``cuda``; ``precision``: ``32`` or ``bf16``; ``output``: ``class`` (default for segmentation),
+    ``probabilities``, ``regression`` (default for regression) or ``embeddings`` (backbone features per
+    patch, at patch resolution); ``dtype``: the output type (``uint8`` probabilities are scaled 0..254);
+    ``compression``: deflate, lzw, zstd, lerc or none; ``overwrite``: replace existing outputs (otherwise
+    an existing output is an error, raised before anything is computed); ``preview``: also write
+    ``<stem>_pred.png``, the input's RGB beside the coloured prediction. ``loaded``: an already loaded run
+    (:func:`geofm.loading.load_run_model`) to skip loading it again.
+    """
+    import rasterio
+
+    options = PredictOptions(
+        tile_size=int(tile_size),
+        overlap=int(overlap),
+        batch_size=int(batch_size),
+        device=str(device),
+        precision=str(precision),
+        output=output,
+        dtype=dtype,
+        compression=str(compression),
+        overwrite=bool(overwrite),
+        preview=bool(preview),
+    )
+    options.check()
+    from geofm.data.reading import find_rasters, open_raster
+
+    scenes = [p.resolve() for p in find_rasters(inputs)]
+    out_path = Path(out_dir).expanduser()
+    destinations = [output_path(scene, out_path) for scene in scenes]
+    clashes = sorted({d.name for d in destinations if destinations.count(d) > 1})
+    if clashes:
+        raise DataError(f"several inputs would write the same output ({', '.join(clashes)}); predict them separately")
+    existing = [d for d in destinations if d.exists()]
+    if existing and not options.overwrite:
+        raise DataError(
+            f"output {existing[0]} already exists"
+            + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
+            + "; pass --overwrite (overwrite=True) to replace, or choose another --out folder"
+        )
+    torch_device = _device(options.device)
+    if loaded is None:
+        loaded = load_run_model(run_dir_or_checkpoint, device=torch_device)
+    else:
+        loaded.model.eval().to(torch_device)
+    band_plans = []
+    for scene in scenes:  # every band mismatch is reported before any tile is computed
+        with open_raster(scene) as src:
+            band_plans.append(match_scene_bands(scene, src, loaded.band_names))
+    out_path.mkdir(parents=True, exist_ok=True)
+    written = []
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+        for scene, destination, bands in zip(scenes, destinations, band_plans, strict=True):
+            report = predict_scene(loaded, scene, destination, bands, options, torch_device)
+            log.info(
+                "%s -> %s (%.1f s, %s Mpx/s)", scene.name, destination, report["seconds"], report["megapixels_per_s"]
+            )
+            if options.preview:
+                from geofm._preview import write_preview
+
+                write_preview(scene, bands, loaded, destination, destination.with_suffix(".png"))
+            written.append(destination)
+    return written
