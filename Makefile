@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.geofm-installed
 PLUGINS := plugins/geofm-prithvi plugins/geofm-clay plugins/decoders plugins/datasets
-DEMO_ARGS ?= --backbone tiny_vit --decoder upernet --max-epochs 12 --lr 1e-3
+# the mission command, kept to a few minutes on 2 CPU cores: one epoch over the 32 training scenes
+DEMO_ARGS ?= --backbone prithvi_eo_v2_300 --decoder upernet --max-epochs 1
 
 .PHONY: setup demo test lint bench clean
 

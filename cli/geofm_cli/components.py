@@ -46,7 +46,7 @@ _COLUMNS: dict[str, tuple[list[str], Row]] = {
         lambda s: [
             s.name,
             s.task,
-            short(s.bands, 40) if s.bands else ("from files" if s.generic else "-"),
+            short(s.bands, 40) if s.bands else "from files",
             len(s.classes) or "-",
             s.distribution,
             s.summary,

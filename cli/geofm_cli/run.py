@@ -101,6 +101,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     baseline = summary.get("baseline") or {}
     if "majority_miou" in baseline:
         typer.echo(f"majority-class baseline: miou={baseline['majority_miou']:.4f}")
+    elif baseline:
+        typer.echo("baseline: " + "  ".join(f"{k}={v:.4f}" for k, v in baseline.items() if isinstance(v, float)))
     typer.echo(f"wall time: {summary['wall_time_s']:.1f} s")
 
 

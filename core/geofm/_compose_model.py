@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from geofm._compose_plan import DENSE_TASKS
 from geofm.features import FeatureContext
 
 __all__ = ["AuxBranch", "ComposedModel"]
-
-DENSE_TASKS = frozenset({"segmentation", "regression"})
 
 
 def _dense_output(logits: Tensor, padded: tuple[int, int], size: tuple[int, int]) -> Tensor:
@@ -58,6 +58,7 @@ class ComposedModel(nn.Module):
         task_type: str,
         aux_heads: Mapping[str, AuxBranch] | None = None,
         aux_weights: Mapping[str, float] | None = None,
+        pad_multiple: int | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -70,7 +71,9 @@ class ComposedModel(nn.Module):
         self.task_type = task_type
         self.output_kind: str = backbone.output_kind
         tokens = self.output_kind == "tokens"
-        self.pad_multiple: int = int(backbone.patch_size) if tokens else max(int(r) for r in backbone.out_reductions)
+        self.patch_size: int = int(backbone.patch_size) if tokens else 1
+        base = self.patch_size if tokens else max(int(r) for r in backbone.out_reductions)
+        self.pad_multiple: int = math.lcm(base, int(pad_multiple or 1))
         self.num_prefix_tokens: int = int(getattr(backbone, "num_prefix_tokens", 0)) if tokens else 0
         self.tubelet_size: int = int(getattr(backbone, "tubelet_size", 1))
 
@@ -91,7 +94,7 @@ class ComposedModel(nn.Module):
         grid = None
         if self.output_kind == "tokens":
             frames = image.shape[2] if image.ndim == 5 else 1
-            grid = (frames // self.tubelet_size, padded[0] // self.pad_multiple, padded[1] // self.pad_multiple)
+            grid = (frames // self.tubelet_size, padded[0] // self.patch_size, padded[1] // self.patch_size)
         return FeatureContext(image_size=padded, grid=grid, num_prefix_tokens=self.num_prefix_tokens)
 
     def forward_with_aux(self, image: Tensor, **meta: Any) -> tuple[Tensor, dict[str, Tensor]]:

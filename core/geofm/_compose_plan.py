@@ -19,6 +19,8 @@ __all__ = ["CLASSIFICATION_TASKS", "TASK_TYPES", "FeatureState", "normalise_neck
 
 TASK_TYPES = ("segmentation", "regression", "classification", "multilabel_classification")
 CLASSIFICATION_TASKS = frozenset({"classification", "multilabel_classification"})
+DENSE_TASKS = frozenset({"segmentation", "regression"})
+"""Task types whose output is a map of the input's size."""
 
 _PYRAMID_NECKS = frozenset({"interpolate_pyramid", "learned_pyramid"})
 _CONVERTERS = {

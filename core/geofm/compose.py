@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from geofm._compose_plan import CLASSIFICATION_TASKS, TASK_TYPES, plan_composition
+from geofm._compose_plan import CLASSIFICATION_TASKS, DENSE_TASKS, TASK_TYPES, plan_composition
 from geofm.errors import ConfigError, IncompatibleComponentsError
 from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, DecoderSpec
@@ -267,4 +267,6 @@ def build_model(
         task_type=task_type,
         aux_heads=branches,
         aux_weights=weights_by_name,
+        # dense decoders that upsample by exactly 2 per level need inputs divisible by the coarsest level
+        pad_multiple=max(int(r) for r in reductions) if task_type in DENSE_TASKS and reductions else None,
     )

@@ -63,9 +63,12 @@ class BackboneConfig(_ComponentSection):
 
 
 class DecoderConfig(_ComponentSection):
-    """``decoder``: which decoder; extra keys go to its factory (e.g. ``channels``)."""
+    """``decoder``: which decoder; extra keys go to its factory (e.g. ``channels``).
 
-    name: str = "upernet"
+    Without a name, the run uses ``upernet`` for dense tasks and ``identity`` for classification.
+    """
+
+    name: str | None = None
 
 
 class HeadConfig(_ComponentSection):

@@ -23,6 +23,14 @@ __all__ = ["ResolvedRun", "check_options", "resolve_run", "select_bands"]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_DECODERS = {
+    "segmentation": "upernet",
+    "regression": "upernet",
+    "classification": "identity",
+    "multilabel_classification": "identity",
+}
+"""The decoder of a run that names none, by task type (classification pools features into the head)."""
+
 
 def check_options(section: str, spec: ComponentSpec, options: Mapping[str, Any], reserved: Sequence[str] = ()) -> None:
     """Refuse option keys that ``spec``'s factory does not take, naming the dotted config key."""
@@ -142,6 +150,9 @@ class ResolvedRun:
 
     def baseline(self) -> dict[str, Any]:
         """Scores of trivial predictors on the validation split, to judge the trained model against."""
+        if self.task_spec.task_type == "regression":
+            mean_baseline = getattr(self.datamodule, "mean_baseline", None)
+            return dict(mean_baseline("val")) if mean_baseline is not None else {}
         if self.task_spec.task_type != "segmentation":
             return {}
         import torch
@@ -172,9 +183,13 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     from geofm.compose import plan_composition
 
     backbone = get_registry("backbones").get(config.backbone.name)
-    decoder = get_registry("decoders").get(config.decoder.name)
     dataset = get_registry("datasets").get(config.dataset.name)
     task = _task_spec(config, dataset)
+    if config.decoder.name is None:
+        chosen = DEFAULT_DECODERS.get(task.task_type, "upernet")
+        config = config.model_copy(update={"decoder": config.decoder.model_copy(update={"name": chosen})})
+        log.info("decoder %s (the default for %s)", chosen, task.task_type)
+    decoder = get_registry("decoders").get(config.decoder.name)
     check_options("backbone", backbone, config.backbone.options(), reserved=("checkpoint", "bands"))
     check_options("decoder", decoder, config.decoder.options(), reserved=("in_channels", "in_reductions"))
     check_options("dataset", dataset, config.dataset.options(), reserved=("data_root", "bands", "mean", "std"))

@@ -237,6 +237,7 @@ def run(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str], *, resum
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     resolved = resolve_run(config)
+    config = resolved.config  # with the defaults resolution chose (e.g. the decoder)
     built = _build(resolved)
     if resume is None:
         run_dir = _run_dir(config)
@@ -294,6 +295,7 @@ def evaluate(run_dir: str | os.PathLike[str], *, checkpoint: str | None = None) 
     ckpt = Path(checkpoint) if checkpoint else _best_checkpoint(run_path)
     config = config.model_copy(update={"backbone": config.backbone.model_copy(update={"weights": "none"})})
     resolved = resolve_run(config)
+    config = resolved.config  # with the defaults resolution chose (e.g. the decoder)
     built = _build(resolved)
     trainer = _trainer(config, run_path, built.task, for_fit=False)
     metrics = _evaluate_checkpoint(trainer, built.task, built.datamodule, str(ckpt))

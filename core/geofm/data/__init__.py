@@ -18,6 +18,7 @@ from geofm.data.meta import (
 from geofm.data.reading import (
     RASTER_SUFFIXES,
     BandSelection,
+    RasterHandles,
     RasterInfo,
     find_rasters,
     open_raster,
@@ -34,6 +35,7 @@ __all__ = [
     "RASTER_SUFFIXES",
     "BandSelection",
     "BandStats",
+    "RasterHandles",
     "RasterInfo",
     "RasterMeta",
     "center_crop_offset",

@@ -4,9 +4,9 @@ A :class:`~geofm.specs.DatasetSpec` with ``hub_repo`` names a Hugging Face *data
 ``hub_patterns`` restricts which files are fetched. Files go to ``--data-root`` or, without one, to
 ``$GEOFM_CACHE/datasets/<name>`` (default ``~/.cache/geofm/datasets/<name>``), where the dataset's
 factory looks when no ``--data-root`` is given. ``.tar``, ``.tar.gz``/``.tgz`` and ``.zip`` archives are
-unpacked beside themselves (members that would land outside the folder are refused), once: a marker
-file records each unpacked archive. ``HF_HUB_OFFLINE`` is honoured. Light to import: huggingface_hub is
-imported by the function that downloads.
+unpacked beside themselves (members that would land outside the folder are refused), once per version
+of the archive: a marker file records each unpacked one. ``HF_HUB_OFFLINE`` is honoured. Light to
+import: huggingface_hub is imported by the function that downloads.
 """
 
 from __future__ import annotations
@@ -59,7 +59,13 @@ def _first_line(error: BaseException) -> str:
 
 
 def _is_archive(path: Path) -> bool:
-    return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+    name = path.name.lower()
+    return path.is_file() and name.endswith(ARCHIVE_SUFFIXES) and not name.startswith(_MARKER_PREFIX)
+
+
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.name} {stat.st_size} {stat.st_mtime_ns}\n"
 
 
 def _inside(root: Path, target: Path) -> bool:
@@ -91,15 +97,18 @@ def _extract_zip(archive: Path, destination: Path) -> None:
 
 
 def extract_archives(root: Path, *, keep: bool = True) -> list[Path]:
-    """Unpack every archive under ``root`` beside itself, once; return the archives unpacked now.
+    """Unpack every archive under ``root`` beside itself, once per version; return the archives unpacked now.
 
-    A member that would land outside its folder (absolute paths, ``..``, links out) raises
-    :class:`DataError`. ``keep=False`` deletes each archive once it is unpacked.
+    A marker file beside each archive records its size and modification time, so an archive is unpacked
+    again only when it changed (the hub client leaves unchanged files alone). A member that would land
+    outside its folder (absolute paths, ``..``, links out) raises :class:`DataError`. ``keep=False``
+    deletes each archive once it is unpacked.
     """
     unpacked = []
-    for archive in sorted(p for p in root.rglob("*") if _is_archive(p)):
-        marker = archive.parent / f"{_MARKER_PREFIX}{archive.name}"
-        if marker.exists():
+    for archive in sorted(p for p in root.rglob("*") if _is_archive(p) and ".cache" not in p.relative_to(root).parts):
+        marker = archive.parent / f"{_MARKER_PREFIX}{archive.name}.done"
+        fingerprint = _fingerprint(archive)
+        if marker.is_file() and marker.read_text(encoding="utf-8") == fingerprint:
             continue
         try:
             if archive.name.lower().endswith(".zip"):
@@ -113,7 +122,7 @@ def extract_archives(root: Path, *, keep: bool = True) -> list[Path]:
                 f"cannot unpack {archive} ({_first_line(error)}): the download is incomplete or corrupt. "
                 "Delete it and run the download again."
             ) from error
-        marker.write_text(f"{archive.name}\n", encoding="utf-8")
+        marker.write_text(fingerprint, encoding="utf-8")
         if not keep:
             archive.unlink()
         unpacked.append(archive)

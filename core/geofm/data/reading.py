@@ -7,8 +7,10 @@ saying what to do, so a corrupt tile in a folder of thousands is found at once.
 from __future__ import annotations
 
 import math
+import os
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RASTER_SUFFIXES",
     "BandSelection",
+    "RasterHandles",
     "RasterInfo",
     "find_rasters",
     "open_raster",
@@ -94,23 +97,83 @@ class BandSelection:
 @contextmanager
 def open_raster(path: str | Path) -> Iterator[rasterio.io.DatasetReader]:
     """Open ``path`` with rasterio; a missing, corrupt or non-raster file raises :class:`DataError`."""
+    handle = _open(Path(path))
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _open(path: Path) -> Any:
     import rasterio
     from rasterio.errors import RasterioError
 
-    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist or is not a file; check the path or the --data-root folder")
     try:
-        handle = rasterio.open(path)
+        return rasterio.open(path)
     except RasterioError as error:
         raise DataError(
             f"cannot open {path} as a raster ({error}). The file is corrupt, truncated or not a GeoTIFF: "
             "re-download or regenerate it, or remove it from the dataset."
         ) from error
-    try:
-        yield handle
-    finally:
-        handle.close()
+
+
+class RasterHandles:
+    """Open rasterio readers kept for reuse, so reading a window of a file read before skips opening it.
+
+    Opening a GeoTIFF (header, tags, tile index) costs about as much as reading a 224 x 224 window of it,
+    so a dataset that reads windows of the same files epoch after epoch keeps them open here: at most
+    ``max_open`` (least recently used ones are closed). Handles belong to the process that opened them:
+    after a fork (DataLoader workers) they are dropped, never shared, and pickling carries none.
+    """
+
+    def __init__(self, max_open: int = 64) -> None:
+        self.max_open = int(max_open)
+        self._open: OrderedDict[Path, Any] = OrderedDict()
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        """Number of readers open in this process."""
+        return len(self._open) if self._pid == os.getpid() else 0
+
+    def reader(self, path: str | Path) -> Any:
+        """An open reader of ``path`` (opened now if needed; errors as :func:`open_raster`)."""
+        if self._pid != os.getpid():  # inherited through fork: the file offsets are shared, never use them
+            self._open = OrderedDict()
+            self._pid = os.getpid()
+        path = Path(path)
+        handle = self._open.get(path)
+        if handle is not None and not handle.closed:
+            self._open.move_to_end(path)
+            return handle
+        handle = _open(path)
+        self._open[path] = handle
+        while len(self._open) > self.max_open:
+            _, oldest = self._open.popitem(last=False)
+            oldest.close()
+        return handle
+
+    def use(self, path: str | Path) -> AbstractContextManager[Any]:
+        """A context manager giving the reader of ``path``; leaving it keeps the file open."""
+        return nullcontext(self.reader(path))
+
+    def close(self) -> None:
+        """Close every reader this process opened."""
+        if self._pid == os.getpid():
+            for handle in self._open.values():
+                handle.close()
+        self._open = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"max_open": self.max_open}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["max_open"])  # type: ignore[misc]
+
+
+def _opened(path: Path, handles: RasterHandles | None) -> AbstractContextManager[Any]:
+    return handles.use(path) if handles is not None else open_raster(path)
 
 
 def raster_info(path: str | Path) -> RasterInfo:
@@ -185,17 +248,19 @@ def read_window(
     indexes: Sequence[int] | None = None,
     nodata: float | None = None,
     expected_count: int | None = None,
+    handles: RasterHandles | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read bands ``indexes`` (1-based; ``None`` = all) of ``window`` (``None`` = the whole file).
 
     Returns ``(image, valid)``: ``image`` float32 (C, h, w) and ``valid`` bool (h, w), false where any
     band is NaN or equals ``nodata`` (``None`` = the file's own nodata value). ``expected_count``
-    checks the file's band count (a mismatch raises :class:`DataError` naming the file).
+    checks the file's band count (a mismatch raises :class:`DataError` naming the file). ``handles``
+    keeps the file open for the next read (:class:`RasterHandles`).
     """
     from rasterio.errors import RasterioError
 
     path = Path(path)
-    with open_raster(path) as src:
+    with _opened(path, handles) as src:
         _check_count(src, path, expected_count)
         selected = list(indexes) if indexes is not None else list(range(1, src.count + 1))
         if max(selected, default=0) > src.count:
@@ -218,15 +283,17 @@ def read_label(
     window: Window | None = None,
     nodata: float | None = None,
     ignore_index: int | None = None,
+    handles: RasterHandles | None = None,
 ) -> np.ndarray:
     """Read band 1 of a label raster as int64 (h, w).
 
-    ``nodata`` pixels (``None`` = the file's nodata value) become ``ignore_index``.
+    ``nodata`` pixels (``None`` = the file's nodata value) become ``ignore_index``. ``handles`` keeps
+    the file open for the next read (:class:`RasterHandles`).
     """
     from rasterio.errors import RasterioError
 
     path = Path(path)
-    with open_raster(path) as src:
+    with _opened(path, handles) as src:
         try:
             raw = src.read(1, window=window)
         except RasterioError as error:
@@ -235,10 +302,12 @@ def read_label(
                 "Re-download or regenerate it, or remove it from the dataset."
             ) from error
         label_nodata = src.nodata if nodata is None else nodata
-    invalid = ~np.isfinite(raw) if np.issubdtype(raw.dtype, np.floating) else np.zeros(raw.shape, bool)
+    floating = np.issubdtype(raw.dtype, np.floating)
+    invalid = ~np.isfinite(raw) if floating else None
     if label_nodata is not None and not math.isnan(label_nodata):
-        invalid |= raw == label_nodata
-    label = np.where(invalid, 0, raw).astype(np.int64)
-    if ignore_index is not None:
-        label[invalid] = ignore_index
+        invalid = raw == label_nodata if invalid is None else invalid | (raw == label_nodata)
+    if invalid is None or not invalid.any():
+        return raw.astype(np.int64)
+    label = np.where(invalid, 0, raw).astype(np.int64) if floating else raw.astype(np.int64)
+    label[invalid] = 0 if ignore_index is None else ignore_index
     return label

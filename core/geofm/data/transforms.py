@@ -43,10 +43,14 @@ def normalize(
     shape = (channels,) + (1,) * (image.ndim - 1)
     mean_arr = np.asarray(mean, np.float32).reshape(shape)
     std_arr = np.asarray(std, np.float32).reshape(shape)
-    out = (image.astype(np.float32, copy=False) * np.float32(scale) - mean_arr) / std_arr
+    out = image.astype(np.float32, copy=True)  # one new array, then in place: the input is never changed
+    if scale != 1.0:
+        np.multiply(out, np.float32(scale), out=out)
+    np.subtract(out, mean_arr, out=out)
+    np.divide(out, std_arr, out=out)
     if valid is not None:
-        out = np.where(valid, out, np.float32(0.0))
-    return out.astype(np.float32, copy=False)
+        np.copyto(out, np.float32(0.0), where=~np.asarray(valid, bool))
+    return out
 
 
 def random_crop_offset(height: int, width: int, size: int, rng: np.random.Generator) -> tuple[int, int]:

@@ -169,3 +169,33 @@ def test_released_300m_layout_loads_strictly(tmp_path: Path) -> None:
     assert (report["layout"], report["loaded_keys"], report["dropped_keys"]) == ("prefixed", 294, 104)
     assert torch.equal(loaded.blocks[23].attn.qkv.weight, state["encoder.blocks.23.attn.qkv.weight"])
     assert torch.equal(loaded.patch_embed.proj.weight, state["encoder.patch_embed.proj.weight"])
+
+
+@pytest.mark.slow
+def test_run_with_a_released_300m_file_records_it_as_pretrained(tmp_path: Path) -> None:
+    import geofm
+
+    state = released_layout(build_prithvi("prithvi_eo_v2_300"), decoder_width=512, decoder_depth=8)
+    path = _write(state, tmp_path / "Prithvi_EO_V2_300M.pt")
+    del state
+    summary = geofm.run(
+        {
+            "backbone": {"name": "prithvi_eo_v2_300", "weights": str(path)},
+            "decoder": {"name": "upernet", "channels": 32},
+            "dataset": {
+                "name": "demo",
+                "data_root": str(tmp_path / "demo"),
+                "batch_size": 1,
+                "num_workers": 0,
+                "num_scenes": 6,
+                "size": 64,
+            },
+            "trainer": {"fast_dev_run": True, "progress_bar": False},
+            "out": str(tmp_path / "runs"),
+            "name": "released",
+        }
+    )
+    written = (tmp_path / "runs" / "released" / "summary.json").read_text()
+    assert summary["pretrained"] is True
+    assert Path(summary["weights"]) == path
+    assert str(path) in written

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from geofm.data import (
+    RasterHandles,
     center_crop_offset,
     center_latlon,
     date_from_name,
@@ -197,6 +198,7 @@ class GeoTiffSegmentationDataset(Dataset):
         self.rng = np.random.default_rng(seed)
         self._headers: dict[tuple[Any, ...], _Header] = {}
         self._tiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._handles = RasterHandles()  # files stay open across epochs (GDAL keeps their decoded tiles)
 
     def __len__(self) -> int:
         """Number of samples (tiles)."""
@@ -306,7 +308,12 @@ class GeoTiffSegmentationDataset(Dataset):
             else:
                 path = files[step][part]
             array, part_valid = read_window(
-                path, window=window, indexes=local, nodata=self.nodata, expected_count=self.layout.expected_count(part)
+                path,
+                window=window,
+                indexes=local,
+                nodata=self.nodata,
+                expected_count=self.layout.expected_count(part),
+                handles=self._handles,
             )
             arrays.append(array)
             valid = part_valid if valid is None else valid & part_valid
@@ -325,7 +332,13 @@ class GeoTiffSegmentationDataset(Dataset):
         if sample.label is None:
             label = np.full(valid.shape, self.ignore_index, np.int64)
         else:
-            label = read_label(sample.label, window=window, nodata=self.label_nodata, ignore_index=self.ignore_index)
+            label = read_label(
+                sample.label,
+                window=window,
+                nodata=self.label_nodata,
+                ignore_index=self.ignore_index,
+                handles=self._handles,
+            )
             if self.label_offset:
                 known = label != self.ignore_index
                 label[known] += self.label_offset

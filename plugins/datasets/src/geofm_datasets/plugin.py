@@ -9,6 +9,9 @@ from collections.abc import Iterable
 
 from geofm.hookspecs import hookimpl
 from geofm.specs import DatasetSpec
+from geofm_datasets.classification_specs import CLASSIFICATION_SPECS
+from geofm_datasets.regression_specs import DEMO_REGRESSION_SPEC, GEOTIFF_REGRESSION_SPEC
+from geofm_datasets.segmentation_specs import NAMED_SEGMENTATION_SPECS
 
 __all__ = ["DEMO_SPEC", "GEOTIFF_SEGMENTATION_SPEC", "geofm_datasets"]
 
@@ -59,7 +62,9 @@ GEOTIFF_SEGMENTATION_SPEC = DatasetSpec(
     layout=(
         "images and labels as folders or globs (default <data-root>/images and <data-root>/labels), paired "
         "by file stem (labels may add a suffix such as _mask or _label); optional <data-root>/splits/"
-        "{train,val,test}.txt with one id (image stem) per line"
+        "{train,val,test}.txt with one id (image stem) per line; images and labels may also be name patterns "
+        "holding {id} (e.g. S2Hand/{id}_S2Hand.tif); time series as frames (one pattern per time step) or "
+        "num_frames (files of T x C bands, time-major); more files' bands stacked with stack"
     ),
     options={
         **_COMMON_OPTIONS,
@@ -76,6 +81,15 @@ GEOTIFF_SEGMENTATION_SPEC = DatasetSpec(
         "label_suffix": "suffix after the image stem in label names (default: tries '', _mask, _label, .mask ...)",
         "val_fraction": "share of images for validation when there are no split files (default 0.2)",
         "test_fraction": "share of images for testing when there are no split files (default 0.0)",
+        "image_suffix": "suffix of the image stems that is not part of the id, e.g. _merged",
+        "label_offset": "added to label values other than no data, e.g. -1 for classes 1..K with 0 = no data",
+        "frames": (
+            "time series of one file per time step: a list of patterns with {id} (one per step, in time order), "
+            "or one pattern with {id} and {time} (a sample's files ordered by the {time} text); images "
+            "(C, T, H, W), timestamps per step from the files' tags or names"
+        ),
+        "num_frames": "time series in one file: T, the file holding T x C bands, time-major (images (C, T, H, W))",
+        "stack": "patterns with {id} of more files whose bands follow the image's, e.g. S1Hand/{id}_S1Hand.tif",
     },
 )
 
@@ -83,4 +97,11 @@ GEOTIFF_SEGMENTATION_SPEC = DatasetSpec(
 @hookimpl
 def geofm_datasets() -> Iterable[DatasetSpec]:
     """The generated ``demo`` dataset and the generic ``geotiff_segmentation`` dataset."""
-    return [DEMO_SPEC, GEOTIFF_SEGMENTATION_SPEC]
+    return [
+        DEMO_SPEC,
+        GEOTIFF_SEGMENTATION_SPEC,
+        DEMO_REGRESSION_SPEC,
+        GEOTIFF_REGRESSION_SPEC,
+        *CLASSIFICATION_SPECS,
+        *NAMED_SEGMENTATION_SPECS,
+    ]

@@ -227,6 +227,8 @@ def _layout(sample: SegmentationSample, names: Sequence[str], num_frames: int | 
     if num_frames is not None and steps > 1 and int(num_frames) != steps:
         raise ConfigError(f"num_frames={num_frames} but the frames give {steps} files per sample")
     frames = int(num_frames) if in_file else steps
+    if len(sample.files[0]) == 1:  # one file per step: its band count is checked as each file is read
+        return BandLayout((len(names),), num_frames=frames, frames_in_file=in_file, temporal=temporal)
     counts = []
     for path in sample.files[0]:
         count = raster_info(path).count

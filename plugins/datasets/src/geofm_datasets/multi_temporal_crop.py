@@ -1,0 +1,127 @@
+"""Multi-temporal crop classification (IBM/NASA, Clark University) in the publisher's layout, as (C, T, H, W).
+
+Each chip holds 3 time steps x 6 HLS bands, time-major; its mask holds 0 (no data) and the classes
+1..13, delivered as 0..12 with no data ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from geofm_datasets.availability import dataset_root, missing_dataset_error
+from geofm_datasets.datamodule import GeoTiffSegmentationDataModule
+from geofm_datasets.dataset import BandLayout, SegmentationSample
+from geofm_datasets.named import (
+    build_named_segmentation,
+    check_samples,
+    extract_archives,
+    find_folder,
+    read_id_list,
+    unknown_options,
+)
+from geofm_datasets.segmentation import registered_spec
+from geofm_datasets.segmentation_specs import MULTI_TEMPORAL_CROP_SPEC
+
+__all__ = ["build_multi_temporal_crop", "crop_samples"]
+
+IMAGE_SUFFIX = "_merged.tif"
+MASK_SUFFIX = ".mask.tif"
+_ROOTS = ("", "multi-temporal-crop-classification", "multi_temporal_crop")
+# per split: (image folder, mask folder, id lists tried in order); source.coop's copy has hls/ and masks/
+_LAYOUTS = {
+    "train": (
+        ("training_chips", "training_chips", ("training_data.txt", "train_data.txt")),
+        ("hls", "masks", ("training_data.txt", "train_data.txt")),
+    ),
+    "val": (
+        ("validation_chips", "validation_chips", ("validation_data.txt",)),
+        ("hls", "masks", ("validation_data.txt",)),
+    ),
+}
+
+
+def _split(base: Path, split: str) -> list[SegmentationSample] | None:
+    for image_dir, mask_dir, lists in _LAYOUTS[split]:
+        images = base / image_dir
+        if not images.is_dir():
+            continue
+        id_list = next((base / name for name in lists if (base / name).is_file()), None)
+        if id_list is not None:
+            ids = read_id_list(id_list, strip=(IMAGE_SUFFIX, MASK_SUFFIX, ".tif"))
+        elif image_dir != mask_dir:
+            continue  # one folder for both splits: the lists decide
+        else:
+            ids = sorted(p.name[: -len(IMAGE_SUFFIX)] for p in images.glob(f"*{IMAGE_SUFFIX}"))
+        return [
+            SegmentationSample(i, images / f"{i}{IMAGE_SUFFIX}", base / mask_dir / f"{i}{MASK_SUFFIX}") for i in ids
+        ]
+    return None
+
+
+def crop_samples(root: Path) -> dict[str, list[SegmentationSample]]:
+    """Samples of the training chips (train) and validation chips (val and test) under ``root``.
+
+    Downloaded ``training_chips.tgz`` / ``validation_chips.tgz`` are extracted first; the id lists
+    ``training_data.txt`` / ``validation_data.txt`` select chips where present.
+    """
+    spec = MULTI_TEMPORAL_CROP_SPEC
+    base = find_folder(root, _ROOTS, ["training_chips", "validation_chips"]) or find_folder(root, _ROOTS, "hls")
+    if base is None and extract_archives(spec, root):
+        base = find_folder(root, _ROOTS, ["training_chips", "validation_chips"])
+    if base is None:
+        raise missing_dataset_error(spec, root, ["training_chips/", "validation_chips/"])
+    splits = {}
+    for split in ("train", "val"):
+        samples = _split(base, split)
+        if not samples:
+            folder = _LAYOUTS[split][0][0]
+            raise missing_dataset_error(spec, root, [f"{folder}/*{IMAGE_SUFFIX}"])
+        check_samples(spec, root, split, samples)
+        splits[split] = samples
+    splits["test"] = splits["val"]
+    return splits
+
+
+def build_multi_temporal_crop(
+    *,
+    data_root: str | Path | None = None,
+    bands: Sequence[str] | None = None,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    seed: int = 0,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    crop_size: int | None = None,
+    scale: float = 1.0,
+    flips: bool | str = True,
+    cache: bool | str = False,
+    pin_memory: bool | str = False,
+    eval_full_tiles: bool | str = False,
+    **options: Any,
+) -> GeoTiffSegmentationDataModule:
+    """The multi-temporal crop data module: images (C=6, T=3, H, W), 13 classes, no-data labels ignored."""
+    spec = registered_spec(MULTI_TEMPORAL_CROP_SPEC)
+    unknown_options(spec, options)
+    root = dataset_root(spec, data_root)
+    return build_named_segmentation(
+        spec,
+        crop_samples(root),
+        file_bands=spec.bands,
+        layout=BandLayout((len(spec.bands),), num_frames=spec.num_frames, frames_in_file=True, temporal=True),
+        bands=bands,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        seed=seed,
+        mean=mean,
+        std=std,
+        crop_size=crop_size,
+        scale=scale,
+        label_nodata=0,
+        label_offset=-1,
+        flips=flips,
+        cache=cache,
+        pin_memory=pin_memory,
+        eval_full_tiles=eval_full_tiles,
+    )

@@ -1,0 +1,140 @@
+"""What the named segmentation datasets share: finding their folders, reading id lists, building the module."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from geofm.errors import ConfigError
+from geofm.specs import DatasetSpec
+from geofm_datasets.availability import missing_dataset_error
+from geofm_datasets.datamodule import GeoTiffSegmentationDataModule
+from geofm_datasets.dataset import BandLayout, SegmentationSample
+from geofm_datasets.segmentation import _as_bool, _as_list
+
+__all__ = [
+    "build_named_segmentation",
+    "check_samples",
+    "extract_archives",
+    "find_folder",
+    "read_id_list",
+    "unknown_options",
+]
+
+log = logging.getLogger(__name__)
+
+
+def unknown_options(spec: DatasetSpec, options: Mapping[str, Any]) -> None:
+    """Refuse options the dataset does not take, listing the ones it does."""
+    if options:
+        known = ", ".join(sorted(spec.options))
+        raise ConfigError(f"unknown option(s) {', '.join(sorted(options))} for dataset {spec.name}; known: {known}")
+
+
+def find_folder(root: Path, candidates: Sequence[str], marker: str | Sequence[str]) -> Path | None:
+    """The first ``root / candidate`` that holds every ``marker`` (a relative path), or ``None``."""
+    markers = [marker] if isinstance(marker, str) else list(marker)
+    for candidate in candidates:
+        folder = root / candidate if candidate else root
+        if all((folder / m).exists() for m in markers):
+            return folder
+    return None
+
+
+def extract_archives(spec: DatasetSpec, root: Path) -> bool:
+    """Unpack the archives the publisher ships (already under ``root``, e.g. after a manual download).
+
+    Uses :func:`geofm.data.download.extract_archives` (what ``geofm data download`` does): each archive
+    once per version, unsafe members refused. Returns whether anything was unpacked.
+    """
+    from geofm.data.download import ARCHIVE_SUFFIXES
+    from geofm.data.download import extract_archives as unpack
+
+    if not root.is_dir() or not any(p.name.lower().endswith(ARCHIVE_SUFFIXES) for p in root.iterdir()):
+        return False
+    log.warning("dataset %s: unpacking the archives in %s", spec.name, root)
+    return bool(unpack(root))
+
+
+def read_id_list(path: Path, *, strip: Sequence[str] = ()) -> list[str]:
+    """Sample ids of a split list: one per line (first comma-separated field), known suffixes stripped.
+
+    Blank lines and ``#`` comments are skipped, and so is a header line without any digit.
+    """
+    ids = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        text = line.split("#", 1)[0].split(",", 1)[0].strip().strip('"')
+        if not text or (number == 0 and not any(ch.isdigit() for ch in text)):
+            continue
+        name = Path(text).name
+        for suffix in strip:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        ids.append(name)
+    return ids
+
+
+def check_samples(spec: DatasetSpec, root: Path, split: str, samples: Sequence[SegmentationSample]) -> None:
+    """Raise the missing-dataset error when files a split list names are not on disk."""
+    missing = [
+        str(path)
+        for s in samples
+        for path in (*[p for group in s.files for p in group], s.label)
+        if path is not None and not path.is_file()
+    ]
+    if missing:
+        shown = [*missing[:3], f"... ({len(missing)} files)"] if len(missing) > 3 else missing
+        raise missing_dataset_error(spec, root, [f"{split} file(s) {', '.join(shown)}"])
+
+
+def build_named_segmentation(
+    spec: DatasetSpec,
+    splits: Mapping[str, Sequence[SegmentationSample]],
+    *,
+    file_bands: Sequence[str],
+    layout: BandLayout,
+    bands: Sequence[str] | None,
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    crop_size: int | None,
+    scale: float,
+    label_nodata: float | None,
+    label_offset: int = 0,
+    flips: bool | str = True,
+    cache: bool | str = False,
+    pin_memory: bool | str = False,
+    eval_full_tiles: bool | str = False,
+) -> GeoTiffSegmentationDataModule:
+    """The data module of a named dataset's splits, with the spec's bands, classes and ignore index."""
+    if spec.ignore_index is None:
+        raise ConfigError(f"dataset {spec.name} declares no ignore_index")
+    return GeoTiffSegmentationDataModule(
+        spec=spec,
+        samples=splits,
+        file_bands=file_bands,
+        sensor=spec.sensor,
+        bands=_as_list(bands),
+        classes=spec.classes,
+        ignore_index=spec.ignore_index,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        seed=seed,
+        mean=mean,
+        std=std,
+        scale=float(scale),
+        label_nodata=label_nodata,
+        label_offset=label_offset,
+        layout=layout,
+        crop_size=int(crop_size) if crop_size else None,
+        flips=_as_bool(flips, "flips"),
+        cache=_as_bool(cache, "cache"),
+        pin_memory=_as_bool(pin_memory, "pin_memory"),
+        eval_full_tiles=_as_bool(eval_full_tiles, "eval_full_tiles"),
+        gsd=spec.gsd,
+    )

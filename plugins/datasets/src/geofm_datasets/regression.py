@@ -1,0 +1,193 @@
+"""Generic GeoTIFF regression data: finding images and float targets, pairing them, splitting, building the module."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from geofm.data import find_rasters, raster_info
+from geofm.errors import ConfigError, DataError
+from geofm.specs import DatasetSpec
+from geofm_datasets.regression_datamodule import GeoTiffRegressionDataModule
+from geofm_datasets.regression_dataset import RegressionSample
+from geofm_datasets.segmentation import (
+    SPLITS,
+    _as_bool,
+    _as_list,
+    _file_bands,
+    _sources,
+    _split_files,
+    registered_spec,
+    split_samples,
+)
+
+__all__ = ["TARGET_SUFFIXES", "build_geotiff_regression", "pair_targets"]
+
+TARGET_SUFFIXES = ("", "_target", "_label", "_mask", "_gt", "_y", "_value", "_values", ".target", "-target")
+"""Suffixes tried after an image stem to find its target when ``target_suffix`` is not given."""
+
+
+def _stem(path: Path) -> str:
+    return path.name.rsplit(".", 1)[0] if "." in path.name else path.name
+
+
+def pair_targets(
+    images: Sequence[Path], targets: Sequence[Path], *, target_suffix: str | None = None, image_suffix: str = ""
+) -> list[RegressionSample]:
+    """Pair each image with the target whose stem is the image id plus a suffix (``_target``, ``_gt`` ...).
+
+    The id is the image stem without ``image_suffix``. An image without a target raises
+    :class:`DataError` naming it and the suffixes tried.
+    """
+    by_stem = {_stem(p): p for p in targets}
+    suffixes = (target_suffix,) if target_suffix is not None else TARGET_SUFFIXES
+    target_set = set(targets)
+    samples, unpaired = [], []
+    for image in images:
+        if image in target_set:
+            continue  # images and targets in one folder: skip the targets themselves
+        stem = _stem(image)
+        sample_id = stem[: -len(image_suffix)] if image_suffix and stem.endswith(image_suffix) else stem
+        target = next((by_stem[sample_id + s] for s in suffixes if sample_id + s in by_stem), None)
+        if target is None or target == image:
+            unpaired.append(image)
+        else:
+            samples.append(RegressionSample(sample_id, image, target))
+    if unpaired:
+        shown = ", ".join(str(p) for p in unpaired[:5]) + (" ..." if len(unpaired) > 5 else "")
+        raise DataError(
+            f"{len(unpaired)} image(s) have no target: {shown}. Targets are matched by file stem plus one of "
+            f"{list(suffixes)}; set target_suffix, or point targets at the right folder or glob."
+        )
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise DataError(f"image ids {duplicates} occur more than once; give images unique file names")
+    return samples
+
+
+def _target_indexes(value: str | int | Sequence[int] | None, count: int) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, int) else _as_list(value) if isinstance(value, str) else list(value)
+    try:
+        indexes = tuple(int(i) for i in items)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"target_bands={value!r}: give 1-based band indexes of the target files, e.g. 1,2") from error
+    bad = [i for i in indexes if not 1 <= i <= count]
+    if bad or not indexes:
+        raise ConfigError(f"target_bands {bad or value!r} out of range: the target files have bands 1..{count}")
+    return indexes
+
+
+def _number_or_auto(value: Any, name: str) -> float | tuple[float, ...] | str:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            items = tuple(float(v) for v in text.split(",") if v.strip())
+        except ValueError as error:
+            raise ConfigError(f"{name}={value!r}: give a number, one number per target band, or auto") from error
+        return items[0] if len(items) == 1 else items
+    if isinstance(value, int | float):
+        return float(value)
+    return tuple(float(v) for v in value)
+
+
+def build_geotiff_regression(
+    *,
+    data_root: str | Path | None = None,
+    bands: Sequence[str] | None = None,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    seed: int = 0,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    crop_size: int | None = None,
+    images: str | Path | Sequence[str | Path] = "images",
+    targets: str | Path | Sequence[str | Path] = "targets",
+    split_files: str | Path | Mapping[str, str | Path] | None = None,
+    file_bands: str | Sequence[str] | None = None,
+    sensor: str | None = None,
+    target_bands: str | int | Sequence[int] | None = None,
+    target_nodata: float | None = None,
+    target_offset: float | str | Sequence[float] = 0.0,
+    target_scale: float | str | Sequence[float] = 1.0,
+    nodata: float | None = None,
+    scale: float = 1.0,
+    flips: bool | str = True,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    target_suffix: str | None = None,
+    image_suffix: str = "",
+    cache: bool | str = False,
+    pin_memory: bool | str = False,
+    eval_full_tiles: bool | str = False,
+    spec: DatasetSpec | None = None,
+    **options: Any,
+) -> GeoTiffRegressionDataModule:
+    """Build the data module of a folder (or globs) of image GeoTIFFs and float target GeoTIFFs.
+
+    Relative ``images``, ``targets`` and split files are taken under ``data_root``. See the
+    ``geotiff_regression`` spec's options for each keyword.
+    """
+    from geofm_datasets.regression_specs import GEOTIFF_REGRESSION_SPEC
+
+    if options:
+        known = ", ".join(sorted(GEOTIFF_REGRESSION_SPEC.options))
+        raise ConfigError(f"unknown option(s) {', '.join(sorted(options))} for geotiff_regression; known: {known}")
+    root = Path(data_root).expanduser() if data_root is not None else None
+    try:
+        image_files = find_rasters(_sources(root, images))
+        target_files = find_rasters(_sources(root, targets))
+    except DataError as error:
+        raise DataError(
+            f"{error}. geotiff_regression reads images and targets from --data-root (folders images/ and "
+            "targets/ by default) or from the images and targets options (folders or globs)"
+        ) from error
+    samples = pair_targets(image_files, target_files, target_suffix=target_suffix, image_suffix=image_suffix)
+    names = _file_bands([s.image for s in samples], _as_list(file_bands))
+    target_count = raster_info(samples[0].target).count  # type: ignore[arg-type]
+    splits = split_samples(
+        samples,  # type: ignore[arg-type]
+        split_files=_split_files(root, split_files),
+        val_fraction=float(val_fraction),
+        test_fraction=float(test_fraction),
+        seed=seed,
+        image_suffix=image_suffix,
+    )
+    if spec is None:
+        spec = dataclasses.replace(
+            registered_spec(GEOTIFF_REGRESSION_SPEC),
+            bands=tuple(names),
+            sensor=sensor,
+            splits=tuple(s for s in SPLITS if s in splits),
+        )
+    return GeoTiffRegressionDataModule(
+        spec=spec,
+        samples=splits,  # type: ignore[arg-type]
+        file_bands=names,
+        target_count=target_count,
+        sensor=sensor,
+        bands=_as_list(bands),
+        target_indexes=_target_indexes(target_bands, target_count),
+        target_offset=_number_or_auto(target_offset, "target_offset"),
+        target_scale=_number_or_auto(target_scale, "target_scale"),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        seed=seed,
+        mean=mean,
+        std=std,
+        scale=float(scale),
+        nodata=None if nodata is None else float(nodata),
+        target_nodata=None if target_nodata is None else float(target_nodata),
+        crop_size=int(crop_size) if crop_size else None,
+        flips=_as_bool(flips, "flips"),
+        cache=_as_bool(cache, "cache"),
+        pin_memory=_as_bool(pin_memory, "pin_memory"),
+        eval_full_tiles=_as_bool(eval_full_tiles, "eval_full_tiles"),
+        gsd=spec.gsd,
+    )

@@ -1,0 +1,82 @@
+"""The specs of the regression datasets (generic GeoTIFF regression and the generated demo); metadata only.
+
+Light on purpose: :mod:`geofm_datasets.plugin` lists these, so nothing here imports numpy, torch or rasterio.
+"""
+
+from __future__ import annotations
+
+from geofm.specs import DatasetSpec
+
+__all__ = ["DEMO_REGRESSION_SPEC", "GEOTIFF_REGRESSION_SPEC"]
+
+_OPTIONS = {
+    "crop_size": "train on random crops of this many pixels (window reads); val/test use the centre crop",
+    "flips": "random horizontal and vertical flips of image and target together when training (default true)",
+    "scale": "constant multiplier applied to the image before normalisation, e.g. 10000 for reflectance 0-1",
+    "cache": "keep whole tiles in memory after the first read (default false)",
+    "pin_memory": "pin batches in page-locked memory for faster GPU transfer (default false)",
+    "eval_full_tiles": "validate and test on whole tiles even when crop_size is set (default false)",
+    "target_offset": "targets become (raw - target_offset) / target_scale: a number, one per target band, or auto "
+    "(the training targets' mean); metrics are in these units (default 0)",
+    "target_scale": "see target_offset: a number, one per target band, or auto (the training targets' std; default 1)",
+}
+
+GEOTIFF_REGRESSION_SPEC = DatasetSpec(
+    name="geotiff_regression",
+    summary="Any GeoTIFF pixel-wise regression data: image and float target folders or globs, nodata masked",
+    factory="geofm_datasets.regression:build_geotiff_regression",
+    task="regression",
+    generic=True,
+    layout=(
+        "images and targets as folders or globs (default <data-root>/images and <data-root>/targets), paired "
+        "by file stem (targets may add a suffix such as _target or _gt); targets are float GeoTIFFs of the "
+        "image's size, one band per output, NaN or their nodata where unknown; optional <data-root>/splits/"
+        "{train,val,test}.txt with one id (image stem) per line"
+    ),
+    options={
+        **_OPTIONS,
+        "images": "folder, glob or list of image GeoTIFFs (relative to --data-root; default 'images')",
+        "targets": "folder, glob or list of target GeoTIFFs (relative to --data-root; default 'targets')",
+        "split_files": "mapping split -> text file of image ids, or a folder of {train,val,test}.txt "
+        "(default <data-root>/splits/ if present)",
+        "file_bands": "band names of the image files in file order (default: the files' band descriptions)",
+        "sensor": "sensor giving meaning to band codes such as B05 (sentinel2, hls_l30, landsat8 ...)",
+        "target_bands": "1-based bands of the target files to predict, e.g. 1 or 1,3 (default: all)",
+        "target_nodata": "target value meaning no data (default: the target files' nodata; NaN always is)",
+        "nodata": "image value meaning no data (default: the image files' nodata); such pixels are not scored",
+        "target_suffix": "suffix after the image stem in target names (default: tries '', _target, _label, _gt ...)",
+        "image_suffix": "suffix of image stems left out of the sample id (default none)",
+        "val_fraction": "share of images for validation when there are no split files (default 0.2)",
+        "test_fraction": "share of images for testing when there are no split files (default 0.0)",
+    },
+)
+
+DEMO_REGRESSION_SPEC = DatasetSpec(
+    name="demo_regression",
+    summary="Generated scenes in the six HLS bands with a vegetation-cover target (0-1) to regress per pixel",
+    factory="geofm_datasets.demo_regression:build_demo_regression",
+    task="regression",
+    bands=("B02", "B03", "B04", "B8A", "B11", "B12"),
+    sensor="hls_s30",
+    splits=("train", "val", "test"),
+    gsd=30.0,
+    layout=(
+        "images/demo_regression_NNN_YYYYMMDD.tif (int16 reflectance x 10000, nodata -9999, EPSG:32633), "
+        "targets/demo_regression_NNN_YYYYMMDD_target.tif (float32 vegetation cover 0-1, nodata -9999 and NaN), "
+        "splits/{train,val,test}.txt, stats.json"
+    ),
+    download=(
+        "generated on first use (deterministic, a few MB) under --data-root or $GEOFM_CACHE/datasets/demo_regression "
+        "(default ~/.cache/geofm/datasets/demo_regression)"
+    ),
+    license="Apache-2.0",
+    options={
+        **_OPTIONS,
+        "num_scenes": "number of generated scenes (default 48: 32 train / 8 val / 8 test)",
+        "size": "scene size in pixels (default 128)",
+        "regenerate": "rebuild the cached files even when they are current (default false)",
+        "target_offset": "targets become (raw - target_offset) / target_scale; default auto (the training mean), "
+        "so metrics are in standard deviations of the training cover; 0 (with target_scale=1) for fractions",
+        "target_scale": "see target_offset; default auto (the training targets' std)",
+    },
+)
