@@ -42,6 +42,8 @@ def _root(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).propagate = False  # Lightning prints through its own handler: say things once
 
 
 app.command("plugins")(plugins_command)
