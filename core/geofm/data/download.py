@@ -21,7 +21,7 @@ from typing import Any
 from geofm.errors import DataError
 from geofm.specs import DatasetSpec
 
-__all__ = ["ARCHIVE_SUFFIXES", "dataset_dir", "download_dataset", "extract_archives"]
+__all__ = ["ARCHIVE_SUFFIXES", "dataset_dir", "download_dataset", "extract_archives", "source_lines"]
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 """File endings unpacked after a download."""
@@ -42,15 +42,26 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _where_else(spec: DatasetSpec) -> str:
-    parts = []
-    if spec.download:
-        parts.append(f"download: {spec.download}")
-    if spec.homepage:
-        parts.append(f"homepage: {spec.homepage}")
+def source_lines(spec: DatasetSpec, root: Path | None = None) -> list[str]:
+    """Lines saying how to get ``spec``'s data: its layout under ``--data-root``, where to download it.
+
+    With ``root`` (where the data was looked for), a dataset on the Hugging Face hub also gets the
+    ``geofm data download`` command that puts it there.
+    """
+    lines = []
     if spec.layout:
-        parts.append(f"expected layout under --data-root: {spec.layout}")
-    return "\n  ".join(parts) if parts else f"see: geofm datasets show {spec.name}"
+        lines.append(f"expected layout under --data-root: {spec.layout}")
+    if spec.hub_repo and root is not None:
+        lines.append(f"fetch it with: geofm data download {spec.name} --data-root {root}")
+    if spec.download:
+        lines.append(f"download: {spec.download}")
+    if spec.homepage:
+        lines.append(f"homepage: {spec.homepage}")
+    return lines
+
+
+def _where_else(spec: DatasetSpec) -> str:
+    return "\n  ".join(source_lines(spec)) or f"see: geofm datasets show {spec.name}"
 
 
 def _first_line(error: BaseException) -> str:

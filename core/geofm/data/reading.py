@@ -33,6 +33,8 @@ __all__ = [
     "open_raster",
     "raster_info",
     "read_label",
+    "read_pixels",
+    "read_target",
     "read_window",
     "select_bands",
     "valid_mask",
@@ -241,6 +243,31 @@ def _check_count(src: Any, path: Path, expected: int | None) -> None:
         )
 
 
+def read_pixels(src: Any, path: Path, indexes: int | Sequence[int], *, what: str = "", **options: Any) -> np.ndarray:
+    """``src.read(indexes, **options)`` (``window``, ``out_shape``, ``resampling`` ...) of the open raster ``src``.
+
+    A failed read raises :class:`DataError` naming ``path`` (prefixed by ``what``, e.g. ``"label "``) as
+    corrupt or truncated.
+    """
+    from rasterio.errors import RasterioError
+
+    try:
+        return src.read(indexes, **options)
+    except RasterioError as error:
+        raise DataError(
+            f"cannot read pixels of {what}{path} ({error}): the file is corrupt or truncated. "
+            "Re-download or regenerate it, or remove it from the dataset."
+        ) from error
+
+
+def _selected(src: Any, path: Path, indexes: Sequence[int] | None, what: str = "") -> list[int]:
+    """The 1-based bands ``indexes`` (``None`` = all) of ``src``; one beyond its bands raises :class:`DataError`."""
+    selected = list(indexes) if indexes is not None else list(range(1, src.count + 1))
+    if max(selected, default=0) > src.count:
+        raise DataError(f"{what}{path} has {src.count} bands; {what}band {max(selected)} does not exist")
+    return selected
+
+
 def read_window(
     path: str | Path,
     *,
@@ -257,24 +284,37 @@ def read_window(
     checks the file's band count (a mismatch raises :class:`DataError` naming the file). ``handles``
     keeps the file open for the next read (:class:`RasterHandles`).
     """
-    from rasterio.errors import RasterioError
-
     path = Path(path)
     with _opened(path, handles) as src:
         _check_count(src, path, expected_count)
-        selected = list(indexes) if indexes is not None else list(range(1, src.count + 1))
-        if max(selected, default=0) > src.count:
-            raise DataError(f"{path} has {src.count} bands; band index {max(selected)} does not exist")
-        try:
-            raw = src.read(selected, window=window)
-        except RasterioError as error:
-            raise DataError(
-                f"cannot read pixels of {path} ({error}): the file is corrupt or truncated. "
-                "Re-download or regenerate it, or remove it from the dataset."
-            ) from error
+        raw = read_pixels(src, path, _selected(src, path, indexes), window=window)
         file_nodata = src.nodata if nodata is None else nodata
     valid = valid_mask(raw, file_nodata)
     return raw.astype(np.float32, copy=False), valid
+
+
+def read_target(
+    path: str | Path,
+    *,
+    window: Window | None = None,
+    indexes: Sequence[int] | None = None,
+    nodata: float | None = None,
+    handles: RasterHandles | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read target bands ``indexes`` (1-based; ``None`` = all) as float32 (K, h, w) and their validity.
+
+    A value is invalid where it is NaN or infinite or equals ``nodata`` (``None`` = the file's nodata);
+    unlike an image, each band has its own mask. ``handles`` keeps the file open for the next read.
+    """
+    path = Path(path)
+    with _opened(path, handles) as src:
+        raw = read_pixels(src, path, _selected(src, path, indexes, "target "), what="target ", window=window)
+        file_nodata = src.nodata if nodata is None else nodata
+    values = raw.astype(np.float32, copy=False)
+    valid = np.isfinite(values)
+    if file_nodata is not None and not math.isnan(file_nodata):
+        valid &= raw != file_nodata
+    return values, valid
 
 
 def read_label(
@@ -290,17 +330,9 @@ def read_label(
     ``nodata`` pixels (``None`` = the file's nodata value) become ``ignore_index``. ``handles`` keeps
     the file open for the next read (:class:`RasterHandles`).
     """
-    from rasterio.errors import RasterioError
-
     path = Path(path)
     with _opened(path, handles) as src:
-        try:
-            raw = src.read(1, window=window)
-        except RasterioError as error:
-            raise DataError(
-                f"cannot read pixels of label {path} ({error}): the file is corrupt or truncated. "
-                "Re-download or regenerate it, or remove it from the dataset."
-            ) from error
+        raw = read_pixels(src, path, 1, what="label ", window=window)
         label_nodata = src.nodata if nodata is None else nodata
     floating = np.issubdtype(raw.dtype, np.floating)
     invalid = ~np.isfinite(raw) if floating else None

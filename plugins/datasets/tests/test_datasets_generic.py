@@ -14,15 +14,15 @@ from geofm_datasets.segmentation import build_geotiff_segmentation, pair_samples
 
 
 def test_folders_with_descriptions_and_fractions(segmentation_folder: Path) -> None:
-    module = build_geotiff_segmentation(
-        data_root=segmentation_folder,
-        images="imgs",
-        labels="masks",
-        classes="a,b,c",
-        val_fraction=0.34,
-        test_fraction=0.17,
-        batch_size=2,
-    )
+    options = {
+        "data_root": segmentation_folder,
+        "images": "imgs",
+        "labels": "masks",
+        "classes": "a,b,c",
+        "val_fraction": 0.34,
+        "test_fraction": 0.17,
+    }
+    module = build_geotiff_segmentation(**options, batch_size=2)
     assert module.band_names == ("RED", "GREEN", "BLUE")  # from the band descriptions, Sentinel-2 codes
     assert {k: len(v) for k, v in module.samples.items()} == {"test": 1, "val": 2, "train": 3}
     assert module.splits == ("train", "val", "test")
@@ -35,14 +35,7 @@ def test_folders_with_descriptions_and_fractions(segmentation_folder: Path) -> N
     assert batch["image"].shape == (2, 3, 16, 16)
     assert batch["mask"].eq(255).sum() == 2  # one nodata pixel per tile (flips may move it)
     assert batch["image"].permute(1, 0, 2, 3)[:, batch["mask"] == 255].eq(0).all()
-    same = build_geotiff_segmentation(
-        data_root=segmentation_folder,
-        images="imgs",
-        labels="masks",
-        classes="a,b,c",
-        val_fraction=0.34,
-        test_fraction=0.17,
-    )
+    same = build_geotiff_segmentation(**options)
     assert same.samples == module.samples  # deterministic by seed
 
 

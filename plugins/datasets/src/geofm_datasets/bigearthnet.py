@@ -20,10 +20,10 @@ from geofm.data import center_latlon, date_from_tags
 from geofm.errors import ConfigError, DataError
 from geofm_datasets.availability import dataset_root, missing_dataset_error
 from geofm_datasets.bigearthnet_classes import BAND_MEAN, BAND_STD, BANDS, CLASSES_43, TO_19, class_names
-from geofm_datasets.classification import as_bool, as_list, registered_spec
 from geofm_datasets.classification_datamodule import SPLITS, ClassificationDataModule
 from geofm_datasets.classification_dataset import ClassificationDataset, ClassificationSample, ImageMeta
 from geofm_datasets.classification_layouts import read_id_list, split_samples
+from geofm_datasets.options import as_bools, as_list, optional_float, registered_spec, unknown_options
 
 __all__ = ["ARCHIVE_FOLDER", "BigEarthNetDataset", "build_bigearthnet", "patch_sample", "read_labels"]
 
@@ -166,9 +166,7 @@ def build_bigearthnet(
     from geofm_datasets.classification_specs import BIGEARTHNET_SPEC
 
     spec = registered_spec(BIGEARTHNET_SPEC)
-    if options:
-        known = ", ".join(sorted(spec.options))
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(options))} for bigearthnet; known: {known}")
+    unknown_options(spec, options)
     if str(nomenclature) not in ("19", "43"):
         raise ConfigError(f"nomenclature={nomenclature!r}: BigEarthNet has the 19-class and the 43-class nomenclature")
     if stats not in ("published", "computed"):
@@ -227,12 +225,10 @@ def build_bigearthnet(
         std=std,
         stats_source=source,
         scale=float(scale),
-        nodata=None if nodata is None else float(nodata),
+        nodata=optional_float(nodata),
         image_size=int(image_size),
         crop_size=int(crop_size) if crop_size else None,
-        flips=as_bool(flips, "flips"),
-        cache=as_bool(cache, "cache"),
-        pin_memory=as_bool(pin_memory, "pin_memory"),
+        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory),
         gsd=10.0 * 120 / int(image_size) if image_size else math.nan,
         dataset_class=BigEarthNetDataset,
         dataset_options={"nomenclature": int(nomenclature)},

@@ -16,20 +16,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
 
 from geofm.data import (
-    center_crop_offset,
     center_latlon,
     gsd_metres,
     normalize,
     open_raster,
-    random_crop_offset,
     random_flips,
+    read_pixels,
     timestamp,
     valid_mask,
 )
 from geofm.errors import DataError
+from geofm_datasets.base_dataset import GeofmDataset, batch_meta, seed_worker
 
 __all__ = ["ClassificationDataset", "ClassificationSample", "ImageMeta", "seed_classification_worker"]
 
@@ -56,57 +55,33 @@ class ImageMeta:
     gsd: float
 
 
-class ClassificationDataset(Dataset):
+class ClassificationDataset(GeofmDataset[ClassificationSample]):
     """Samples ``{"image": float32 (C, H, W), "target", "meta"}`` of image classification.
 
     ``indexes`` are the 1-based bands to deliver: band indexes of the one file of a sample, or, for
     samples with one file per band, positions in ``files``. ``file_band_count`` checks the bands of
     each file (or the number of files). ``image_size`` resamples on read; without it every image must
     have the size of the first. ``target`` is int64 (multi-class) or float32 (``num_classes``,)
-    multi-hot (``multilabel``).
+    multi-hot (``multilabel``). The keywords every
+    dataset shares (``indexes``, ``mean``, ``std``, ``scale``, ``crop_size``, ``seed`` ...) go to
+    :class:`~geofm_datasets.base_dataset.GeofmDataset`.
     """
 
     def __init__(
         self,
         samples: Sequence[ClassificationSample],
         *,
-        indexes: Sequence[int],
-        mean: Sequence[float],
-        std: Sequence[float],
         num_classes: int,
         multilabel: bool = False,
-        file_band_count: int | None = None,
-        scale: float = 1.0,
-        nodata: float | None = None,
         image_size: int | None = None,
-        crop_size: int | None = None,
-        train: bool = False,
-        flips: bool = True,
-        seed: int = 0,
-        cache: bool = False,
+        **options: Any,
     ) -> None:
-        self.samples = list(samples)
-        self.indexes = tuple(int(i) for i in indexes)
-        self.mean = tuple(float(v) for v in mean)
-        self.std = tuple(float(v) for v in std)
+        super().__init__(samples, **options)
         self.num_classes = int(num_classes)
         self.multilabel = bool(multilabel)
-        self.file_band_count = file_band_count
-        self.scale = float(scale)
-        self.nodata = nodata
         self.image_size = int(image_size) if image_size else None
-        self.crop_size = int(crop_size) if crop_size else None
-        self.train = train
-        self.flips = flips
-        self.seed = seed
-        self.cache = cache
-        self.rng = np.random.default_rng(seed)
         self._shape: tuple[int, int] | None = None
-        self._images: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def __len__(self) -> int:
-        """Number of images."""
-        return len(self.samples)
+        self._images: dict[int, tuple[np.ndarray, ImageMeta]] = {}
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -122,18 +97,10 @@ class ClassificationDataset(Dataset):
         return Resampling.bilinear if out[0] * out[1] >= native[0] * native[1] else Resampling.average
 
     def _read_bands(self, src: Any, path: Path, bands: list[int], out: tuple[int, int]) -> np.ndarray:
-        from rasterio.errors import RasterioError
-
-        try:
-            if (src.height, src.width) == out:
-                return src.read(bands)
-            shape = (len(bands), *out)
-            return src.read(bands, out_shape=shape, resampling=self._resampling((src.height, src.width), out))
-        except RasterioError as error:
-            raise DataError(
-                f"cannot read pixels of {path} ({error}): the file is corrupt or truncated. "
-                "Re-download or regenerate it, or remove it from the dataset."
-            ) from error
+        if (src.height, src.width) == out:
+            return read_pixels(src, path, bands)
+        shape = (len(bands), *out)
+        return read_pixels(src, path, bands, out_shape=shape, resampling=self._resampling((src.height, src.width), out))
 
     def _check_count(self, count: int, what: str) -> None:
         if self.file_band_count is not None and count != self.file_band_count:
@@ -210,15 +177,8 @@ class ClassificationDataset(Dataset):
     # --- one sample --------------------------------------------------------------------------------
 
     def _crop(self, image: np.ndarray) -> np.ndarray:
-        size = self.crop_size
-        height, width = image.shape[-2:]
-        if size is None or (size >= height and size >= width):
-            return image
-        if self.train:
-            row, col = random_crop_offset(height, width, size, self.rng)
-        else:
-            row, col = center_crop_offset(height, width, size)
-        return image[..., row : row + size, col : col + size]
+        row, col, height, width = self.crop_window(*image.shape[-2:])
+        return image[..., row : row + height, col : col + width]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """One sample: ``image`` float32 (C, H, W), ``target``, ``meta`` (timestamps (1,), centre, gsd)."""
@@ -237,19 +197,9 @@ class ClassificationDataset(Dataset):
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
             "target": self.target(self.labels(index, sample), sample),
-            "meta": {
-                "timestamps": torch.tensor([meta.timestamp], dtype=torch.float64),
-                "center_latlon": torch.tensor(meta.center_latlon, dtype=torch.float32),
-                "gsd": torch.tensor(meta.gsd, dtype=torch.float32),
-            },
+            "meta": batch_meta((meta.timestamp,), meta.center_latlon, meta.gsd),
         }
 
 
-def seed_classification_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: a distinct, reproducible random stream per worker and epoch."""
-    info = get_worker_info()
-    if info is None:
-        return
-    dataset = info.dataset
-    if isinstance(dataset, ClassificationDataset):
-        dataset.rng = np.random.default_rng([dataset.seed, worker_id, torch.initial_seed() % (1 << 63)])
+seed_classification_worker = seed_worker
+"""DataLoader ``worker_init_fn`` of classification datasets: :func:`geofm_datasets.base_dataset.seed_worker`."""

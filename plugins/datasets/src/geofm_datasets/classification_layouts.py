@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from geofm.data import RASTER_SUFFIXES
 from geofm.errors import ConfigError, DataError
-from geofm_datasets.classification_datamodule import SPLITS
 from geofm_datasets.classification_dataset import ClassificationSample
+from geofm_datasets.options import SPLITS, split_paths
+from geofm_datasets.splits import assign_splits, check_fractions
 
 __all__ = ["csv_layout", "folder_layout", "read_id_list", "split_lists", "split_samples"]
 
@@ -76,8 +75,7 @@ def split_samples(
     list are left out; without one, the images in no list are shuffled into test, val and train.
     Ids matching no image raise :class:`DataError`.
     """
-    if not (0.0 <= float(val_fraction) < 1.0 and 0.0 <= float(test_fraction) < 1.0):
-        raise ConfigError("val_fraction and test_fraction must be between 0 and 1")
+    check_fractions(val_fraction, test_fraction)
     by_id = {s.id: s for s in samples}
     names: dict[str, list[ClassificationSample]] = {}
     for s in samples:
@@ -96,33 +94,7 @@ def split_samples(
                 f"{', '.join(map(str, missing[:5]))}; ids are image paths or names without the suffix"
             )
         result[split] = chosen
-    if "train" in result:
-        train = result["train"]
-        if "val" not in result and float(val_fraction) > 0 and len(train) >= 2:
-            order = np.random.default_rng(seed).permutation(len(train))
-            n_val = max(1, round(len(train) * float(val_fraction)))
-            result["val"] = sorted((train[i] for i in order[:n_val]), key=lambda s: s.id)
-            result["train"] = sorted((train[i] for i in order[n_val:]), key=lambda s: s.id)
-        return result
-    held = {s.id for items in result.values() for s in items}
-    pool = [s for s in samples if s.id not in held]
-    pool = [pool[i] for i in np.random.default_rng(seed).permutation(len(pool))]
-    n = len(pool)
-    n_test = round(n * float(test_fraction)) if "test" not in result else 0
-    n_val = round(n * float(val_fraction)) if "val" not in result else 0
-    if "val" not in result and float(val_fraction) > 0 and n >= 2:
-        n_val = max(n_val, 1)
-    if n_test + n_val >= n:
-        raise DataError(
-            f"{n} images cannot be split into train, val ({val_fraction}) and test ({test_fraction}): "
-            "add images or lower the fractions"
-        )
-    if n_test:
-        result["test"] = sorted(pool[:n_test], key=lambda s: s.id)
-    if n_val:
-        result["val"] = sorted(pool[n_test : n_test + n_val], key=lambda s: s.id)
-    result["train"] = sorted(pool[n_test + n_val :], key=lambda s: s.id)
-    return result
+    return assign_splits(samples, result, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
 
 
 def _rasters(folder: Path) -> list[Path]:
@@ -255,20 +227,5 @@ def split_lists(root: Path | None, value: Any) -> dict[str, list[str]]:
     ``split_files`` is a mapping split -> file, a folder of ``<split>.txt`` / ``<split>.csv``, or
     ``None``: ``<root>/splits/<split>.txt`` where present.
     """
-
-    def resolve(item: Any) -> Path:
-        path = Path(item).expanduser()
-        return path if path.is_absolute() or root is None else root / path
-
-    if value is None:
-        folder = root / "splits" if root is not None else None
-        if folder is None or not folder.is_dir():
-            return {}
-        return {s: read_id_list(folder / f"{s}.txt") for s in SPLITS if (folder / f"{s}.txt").is_file()}
-    if isinstance(value, str | Path):
-        folder = resolve(value)
-        found = {s: read_id_list(p) for s in SPLITS for p in (folder / f"{s}.txt", folder / f"{s}.csv") if p.is_file()}
-        if not found:
-            raise DataError(f"split folder {folder} holds none of train/val/test .txt or .csv")
-        return found
-    return {str(k): read_id_list(resolve(v)) for k, v in dict(value).items()}
+    found = split_paths(root, value, suffixes=(".txt", ".csv")) or {}
+    return {split: read_id_list(path) for split, path in found.items()}

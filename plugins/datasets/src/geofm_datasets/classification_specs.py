@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from geofm.specs import DatasetSpec
 from geofm_datasets.bigearthnet_classes import BANDS, CLASSES_19
+from geofm_datasets.spec_options import FLIPS, PIN_MEMORY, SCALE
 
 __all__ = ["BIGEARTHNET_SPEC", "CLASSIFICATION_SPECS", "GEOTIFF_CLASSIFICATION_SPEC", "GEOTIFF_MULTILABEL_SPEC"]
 
 _COMMON = {
     "crop_size": "train on random crops of this many pixels (after resampling); val/test use the centre crop",
     "image_size": "resample every image to this many pixels square on read (bilinear up, average down)",
-    "flips": "random horizontal and vertical flips when training (default true)",
-    "scale": "constant multiplier applied before normalisation, e.g. 10000 for reflectance 0-1 files",
+    "flips": FLIPS,
+    "scale": SCALE,
     "nodata": "image value meaning no data (default: the files' nodata); such pixels become 0 after normalising",
     "cache": "keep decoded images in memory after the first read (default false)",
-    "pin_memory": "pin batches in page-locked memory for faster GPU transfer (default false)",
+    "pin_memory": PIN_MEMORY,
     "val_fraction": "share of images for validation when no split is given (default 0.2)",
     "test_fraction": "share of images for testing when no split is given",
 }

@@ -15,11 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
 
 from geofm.data import (
-    RasterHandles,
-    center_crop_offset,
     center_latlon,
     date_from_name,
     date_from_tags,
@@ -27,13 +24,13 @@ from geofm.data import (
     normalize,
     open_raster,
     pad_to,
-    random_crop_offset,
     random_flips,
     read_label,
     read_window,
     timestamp,
 )
 from geofm.errors import DataError
+from geofm_datasets.base_dataset import TileHeader, WindowedDataset, seed_worker
 
 __all__ = ["BandLayout", "GeoTiffSegmentationDataset", "SegmentationSample", "seed_worker"]
 
@@ -125,23 +122,13 @@ class BandLayout:
         return reads, order
 
 
-@dataclass(frozen=True)
-class _Header:
-    height: int
-    width: int
-    crs: Any
-    transform: Any
-    timestamps: tuple[float, ...]
-    gsd: float
-
-
 def _band_timestamp(src: Any, band: int) -> float:
     """Date of one band from its tags or description (a time-series file), NaN if it tells none."""
     found = date_from_tags(dict(src.tags(band))) or date_from_name(src.descriptions[band - 1] or "")
     return found.timestamp() if found is not None else math.nan
 
 
-class GeoTiffSegmentationDataset(Dataset):
+class GeoTiffSegmentationDataset(WindowedDataset[SegmentationSample]):
     """Samples ``{"image", "mask", "meta"}`` read from GeoTIFFs with rasterio windows.
 
     ``indexes`` are the 1-based bands of one time step to read (in delivered order; over the stacked
@@ -151,58 +138,29 @@ class GeoTiffSegmentationDataset(Dataset):
     ``label_offset`` is added to the other labels (e.g. -1 for labels 1..K with 0 = no data). With
     ``crop_size`` smaller than a tile, training reads a random window (and flips it when ``flips``),
     evaluation the centre window; tiles smaller than the crop are padded with ignored pixels. ``cache``
-    keeps whole tiles in memory after the first read.
+    keeps whole tiles in memory after the first read. The keywords every
+    dataset shares (``indexes``, ``mean``, ``std``, ``scale``, ``crop_size``, ``seed`` ...) go to
+    :class:`~geofm_datasets.base_dataset.GeofmDataset`.
     """
 
     def __init__(
         self,
         samples: Sequence[SegmentationSample],
         *,
-        indexes: Sequence[int],
-        mean: Sequence[float],
-        std: Sequence[float],
-        file_band_count: int | None = None,
         layout: BandLayout | None = None,
-        scale: float = 1.0,
-        nodata: float | None = None,
         label_nodata: float | None = None,
         label_offset: int = 0,
         ignore_index: int = 255,
         num_classes: int | None = None,
-        crop_size: int | None = None,
-        train: bool = False,
-        flips: bool = True,
-        seed: int = 0,
-        cache: bool = False,
+        **options: Any,
     ) -> None:
-        if len(mean) != len(indexes) or len(std) != len(indexes):
-            raise DataError(f"{len(indexes)} bands are read but {len(mean)} means and {len(std)} stds are given")
-        self.samples = list(samples)
-        self.indexes = tuple(indexes)
-        self.layout = layout if layout is not None else BandLayout((file_band_count,))
+        super().__init__(samples, **options)
+        self.layout = layout if layout is not None else BandLayout((self.file_band_count,))
         self.reads, self.order = self.layout.locate(self.indexes)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        self.file_band_count = file_band_count
-        self.scale = float(scale)
-        self.nodata = nodata
         self.label_nodata = label_nodata
         self.label_offset = int(label_offset)
         self.ignore_index = int(ignore_index)
         self.num_classes = num_classes
-        self.crop_size = int(crop_size) if crop_size else None
-        self.train = train
-        self.flips = flips
-        self.seed = seed
-        self.cache = cache
-        self.rng = np.random.default_rng(seed)
-        self._headers: dict[tuple[Any, ...], _Header] = {}
-        self._tiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._handles = RasterHandles()  # files stay open across epochs (GDAL keeps their decoded tiles)
-
-    def __len__(self) -> int:
-        """Number of samples (tiles)."""
-        return len(self.samples)
 
     def _check_files(self, sample: SegmentationSample) -> None:
         files = sample.files
@@ -215,12 +173,12 @@ class GeoTiffSegmentationDataset(Dataset):
                 f"{steps} step(s) of {parts} file(s) each; check the frames / stacked file patterns"
             )
 
-    def header(self, sample: SegmentationSample) -> _Header:
-        """Size, georeferencing and acquisition times of a sample's images (read once, then cached)."""
-        key = (sample.files, sample.label)
-        cached = self._headers.get(key)
-        if cached is not None:
-            return cached
+    def header_key(self, sample: SegmentationSample) -> tuple[Any, ...]:
+        """A sample's image files and label."""
+        return (sample.files, sample.label)
+
+    def read_header(self, sample: SegmentationSample) -> TileHeader:
+        """Size, georeferencing and acquisition times of a sample's images, checked against each other."""
         self._check_files(sample)
         first: Any = None
         stamps: list[float] = []
@@ -262,7 +220,7 @@ class GeoTiffSegmentationDataset(Dataset):
                 )
             stamps = [float(s) for s in sample.timestamps]
         lat, _ = center_latlon(crs, transform, height, width)
-        header = _Header(
+        return TileHeader(
             height=height,
             width=width,
             crs=crs,
@@ -270,31 +228,6 @@ class GeoTiffSegmentationDataset(Dataset):
             timestamps=tuple(stamps),
             gsd=gsd_metres(crs, transform, lat),
         )
-        self._headers[key] = header
-        return header
-
-    def _window(self, header: _Header) -> tuple[int, int, int, int]:
-        """(row, col, height, width) of the window to read."""
-        size = self.crop_size
-        if size is None or (size >= header.height and size >= header.width):
-            return 0, 0, header.height, header.width
-        if self.train:
-            row, col = random_crop_offset(header.height, header.width, size, self.rng)
-        else:
-            row, col = center_crop_offset(header.height, header.width, size)
-        return row, col, min(size, header.height), min(size, header.width)
-
-    def _read(self, index: int, sample: SegmentationSample, window: tuple[int, int, int, int]) -> tuple[Any, ...]:
-        from rasterio.windows import Window
-
-        row, col, height, width = window
-        if self.cache:
-            if index not in self._tiles:
-                self._tiles[index] = self._read_raw(sample, None)
-            image, valid, label = self._tiles[index]
-            rows, cols = slice(row, row + height), slice(col, col + width)
-            return image[..., rows, cols], valid[rows, cols], label[rows, cols].copy()
-        return self._read_raw(sample, Window(col, row, width, height))
 
     def _read_step(self, sample: SegmentationSample, step: int, window: Any) -> tuple[np.ndarray, np.ndarray]:
         """The delivered bands (C, h, w) of time step ``step`` and their joint valid mask."""
@@ -323,7 +256,8 @@ class GeoTiffSegmentationDataset(Dataset):
             image = image[list(self.order)]
         return image, valid
 
-    def _read_raw(self, sample: SegmentationSample, window: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def read_raw(self, sample: SegmentationSample, window: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image (C, h, w) or (C, T, h, w), its valid mask (h, w) and the label (h, w) in ``window``."""
         steps = [self._read_step(sample, t, window) for t in range(self.layout.num_frames)]
         valid = steps[0][1]
         for _, step_valid in steps[1:]:
@@ -364,6 +298,8 @@ class GeoTiffSegmentationDataset(Dataset):
         header = self.header(sample)
         window = self._window(header)
         image, valid, label = self._read(index, sample, window)
+        if self.cache:
+            label = label.copy()  # a view into the cached tile
         label[~valid] = self.ignore_index
         image = normalize(image, self.mean, self.std, scale=self.scale, valid=valid)
         if self.crop_size is not None:
@@ -375,22 +311,3 @@ class GeoTiffSegmentationDataset(Dataset):
             "mask": torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64)),
             "meta": self._meta(header, window),
         }
-
-    def _meta(self, header: _Header, window: tuple[int, int, int, int]) -> dict[str, torch.Tensor]:
-        row, col, height, width = window
-        lat, lon = center_latlon(header.crs, header.transform, height, width, row_off=row, col_off=col)
-        return {
-            "timestamps": torch.tensor(header.timestamps, dtype=torch.float64),
-            "center_latlon": torch.tensor([lat, lon], dtype=torch.float32),
-            "gsd": torch.tensor(header.gsd, dtype=torch.float32),
-        }
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: a distinct, reproducible random stream per worker and epoch."""
-    info = get_worker_info()
-    if info is None:
-        return
-    dataset = info.dataset
-    if isinstance(dataset, GeoTiffSegmentationDataset):
-        dataset.rng = np.random.default_rng([dataset.seed, worker_id, torch.initial_seed() % (1 << 63)])

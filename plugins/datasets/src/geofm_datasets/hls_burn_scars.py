@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from geofm_datasets.availability import dataset_root, missing_dataset_error
-from geofm_datasets.datamodule import GeoTiffSegmentationDataModule
+from geofm_datasets.availability import missing_dataset_error
 from geofm_datasets.dataset import BandLayout, SegmentationSample
-from geofm_datasets.named import build_named_segmentation, extract_archives, find_folder, unknown_options
-from geofm_datasets.segmentation import registered_spec
+from geofm_datasets.named import extract_archives, find_folder, named_segmentation_factory
 from geofm_datasets.segmentation_specs import HLS_BURN_SCARS_SPEC
 
 __all__ = ["build_hls_burn_scars", "burn_scar_samples"]
@@ -53,43 +49,11 @@ def burn_scar_samples(root: Path) -> dict[str, list[SegmentationSample]]:
     return splits
 
 
-def build_hls_burn_scars(
-    *,
-    data_root: str | Path | None = None,
-    bands: Sequence[str] | None = None,
-    batch_size: int = 8,
-    num_workers: int = 0,
-    seed: int = 0,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    crop_size: int | None = None,
-    scale: float = 10000.0,
-    flips: bool | str = True,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
-    eval_full_tiles: bool | str = False,
-    **options: Any,
-) -> GeoTiffSegmentationDataModule:
-    """The HLS burn scars data module: 6 HLS bands (reflectance x ``scale``), -1 labels ignored (as 255)."""
-    spec = registered_spec(HLS_BURN_SCARS_SPEC)
-    unknown_options(spec, options)
-    root = dataset_root(spec, data_root)
-    return build_named_segmentation(
-        spec,
-        burn_scar_samples(root),
-        file_bands=spec.bands,
-        layout=BandLayout((len(spec.bands),)),
-        bands=bands,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        seed=seed,
-        mean=mean,
-        std=std,
-        crop_size=crop_size,
-        scale=scale,
-        label_nodata=-1,
-        flips=flips,
-        cache=cache,
-        pin_memory=pin_memory,
-        eval_full_tiles=eval_full_tiles,
-    )
+build_hls_burn_scars = named_segmentation_factory(
+    HLS_BURN_SCARS_SPEC,
+    burn_scar_samples,
+    layout=BandLayout((len(HLS_BURN_SCARS_SPEC.bands),)),
+    label_nodata=-1,
+    default_scale=10000.0,
+    doc="The HLS burn scars data module: 6 HLS bands (reflectance x ``scale``), -1 labels ignored (as 255).",
+)

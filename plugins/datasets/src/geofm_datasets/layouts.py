@@ -17,6 +17,7 @@ from pathlib import Path
 from geofm.data import find_rasters, raster_info
 from geofm.errors import ConfigError, DataError
 from geofm_datasets.dataset import SegmentationSample
+from geofm_datasets.options import resolve, sources
 
 __all__ = [
     "LABEL_SUFFIXES",
@@ -38,11 +39,6 @@ def is_pattern(value: object) -> bool:
     return isinstance(value, str) and ID in value
 
 
-def _resolve(root: Path | None, value: str) -> str:
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() or root is None else root / path)
-
-
 def _regex(pattern: str) -> re.Pattern[str]:
     text = re.escape(pattern)
     for placeholder, group in ((ID, r"(?P<id>[^/]+?)"), (TIME, r"(?P<time>[^/]+?)")):
@@ -53,7 +49,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def expand_pattern(root: Path | None, pattern: str) -> dict[str, list[tuple[str, Path]]]:
     """Files matching ``pattern``: per id, the ``(time text, path)`` pairs ("" without ``{time}``), sorted."""
-    full = _resolve(root, pattern)
+    full = resolve(root, pattern)
     if full.count(ID) != 1 or full.count(TIME) > 1:
         raise ConfigError(f"pattern {pattern!r} must hold {ID} once (and {TIME} at most once)")
     regex = _regex(full)
@@ -75,7 +71,7 @@ def expand_pattern(root: Path | None, pattern: str) -> dict[str, list[tuple[str,
 def _format(root: Path | None, pattern: str, sample_id: str) -> Path:
     if TIME in pattern:
         raise ConfigError(f"pattern {pattern!r}: {TIME} is only for the frames pattern")
-    text = _resolve(root, pattern).replace(ID, sample_id)
+    text = resolve(root, pattern).replace(ID, sample_id)
     if any(ch in text for ch in "*?["):
         matches = sorted(glob.glob(text))
         if len(matches) != 1:
@@ -100,8 +96,7 @@ def match_labels(
         found = {i: _format(root, labels, i) for i in ids}
         _need(found, f"label ({labels})")
         return found
-    items = [labels] if isinstance(labels, str | Path) else list(labels)
-    files = find_rasters([_resolve(root, str(item)) for item in items])
+    files = find_rasters(sources(root, labels))
     by_stem = {p.name.rsplit(".", 1)[0]: p for p in files}
     suffixes = (label_suffix,) if label_suffix is not None else LABEL_SUFFIXES
     result, unpaired = {}, []
@@ -173,8 +168,7 @@ def find_samples(
         assert isinstance(images, str)
         per_id = {key: ((items[0][1],),) for key, items in expand_pattern(root, images).items()}
     else:
-        items = [images] if isinstance(images, str | Path) else list(images)
-        files = find_rasters([_resolve(root, str(item)) for item in items])
+        files = find_rasters(sources(root, images))
         per_id = {}
         for path in files:
             stem = path.name.rsplit(".", 1)[0]

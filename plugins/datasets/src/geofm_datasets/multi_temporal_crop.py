@@ -6,22 +6,17 @@ Each chip holds 3 time steps x 6 HLS bands, time-major; its mask holds 0 (no dat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from geofm_datasets.availability import dataset_root, missing_dataset_error
-from geofm_datasets.datamodule import GeoTiffSegmentationDataModule
+from geofm_datasets.availability import missing_dataset_error
 from geofm_datasets.dataset import BandLayout, SegmentationSample
 from geofm_datasets.named import (
-    build_named_segmentation,
     check_samples,
     extract_archives,
     find_folder,
+    named_segmentation_factory,
     read_id_list,
-    unknown_options,
 )
-from geofm_datasets.segmentation import registered_spec
 from geofm_datasets.segmentation_specs import MULTI_TEMPORAL_CROP_SPEC
 
 __all__ = ["build_multi_temporal_crop", "crop_samples"]
@@ -84,44 +79,16 @@ def crop_samples(root: Path) -> dict[str, list[SegmentationSample]]:
     return splits
 
 
-def build_multi_temporal_crop(
-    *,
-    data_root: str | Path | None = None,
-    bands: Sequence[str] | None = None,
-    batch_size: int = 8,
-    num_workers: int = 0,
-    seed: int = 0,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    crop_size: int | None = None,
-    scale: float = 1.0,
-    flips: bool | str = True,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
-    eval_full_tiles: bool | str = False,
-    **options: Any,
-) -> GeoTiffSegmentationDataModule:
-    """The multi-temporal crop data module: images (C=6, T=3, H, W), 13 classes, no-data labels ignored."""
-    spec = registered_spec(MULTI_TEMPORAL_CROP_SPEC)
-    unknown_options(spec, options)
-    root = dataset_root(spec, data_root)
-    return build_named_segmentation(
-        spec,
-        crop_samples(root),
-        file_bands=spec.bands,
-        layout=BandLayout((len(spec.bands),), num_frames=spec.num_frames, frames_in_file=True, temporal=True),
-        bands=bands,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        seed=seed,
-        mean=mean,
-        std=std,
-        crop_size=crop_size,
-        scale=scale,
-        label_nodata=0,
-        label_offset=-1,
-        flips=flips,
-        cache=cache,
-        pin_memory=pin_memory,
-        eval_full_tiles=eval_full_tiles,
-    )
+build_multi_temporal_crop = named_segmentation_factory(
+    MULTI_TEMPORAL_CROP_SPEC,
+    crop_samples,
+    layout=BandLayout(
+        (len(MULTI_TEMPORAL_CROP_SPEC.bands),),
+        num_frames=MULTI_TEMPORAL_CROP_SPEC.num_frames,
+        frames_in_file=True,
+        temporal=True,
+    ),
+    label_nodata=0,
+    label_offset=-1,
+    doc="The multi-temporal crop data module: images (C=6, T=3, H, W), 13 classes, no-data labels ignored.",
+)

@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from geofm.errors import ConfigError
 from geofm.specs import DatasetSpec
-from geofm_datasets.availability import missing_dataset_error
+from geofm_datasets.availability import dataset_root, missing_dataset_error
 from geofm_datasets.datamodule import GeoTiffSegmentationDataModule
 from geofm_datasets.dataset import BandLayout, SegmentationSample
-from geofm_datasets.segmentation import _as_bool, _as_list
+from geofm_datasets.options import as_bools, as_list, registered_spec, unknown_options
 
 __all__ = [
     "build_named_segmentation",
     "check_samples",
     "extract_archives",
     "find_folder",
+    "named_segmentation_factory",
     "read_id_list",
     "unknown_options",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def unknown_options(spec: DatasetSpec, options: Mapping[str, Any]) -> None:
-    """Refuse options the dataset does not take, listing the ones it does."""
-    if options:
-        known = ", ".join(sorted(spec.options))
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(options))} for dataset {spec.name}; known: {known}")
 
 
 def find_folder(root: Path, candidates: Sequence[str], marker: str | Sequence[str]) -> Path | None:
@@ -119,7 +113,7 @@ def build_named_segmentation(
         samples=splits,
         file_bands=file_bands,
         sensor=spec.sensor,
-        bands=_as_list(bands),
+        bands=as_list(bands),
         classes=spec.classes,
         ignore_index=spec.ignore_index,
         batch_size=batch_size,
@@ -132,9 +126,69 @@ def build_named_segmentation(
         label_offset=label_offset,
         layout=layout,
         crop_size=int(crop_size) if crop_size else None,
-        flips=_as_bool(flips, "flips"),
-        cache=_as_bool(cache, "cache"),
-        pin_memory=_as_bool(pin_memory, "pin_memory"),
-        eval_full_tiles=_as_bool(eval_full_tiles, "eval_full_tiles"),
+        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory, eval_full_tiles=eval_full_tiles),
         gsd=spec.gsd,
     )
+
+
+def named_segmentation_factory(
+    default_spec: DatasetSpec,
+    find_splits: Callable[[Path], Mapping[str, Sequence[SegmentationSample]]],
+    *,
+    layout: BandLayout,
+    label_nodata: float,
+    label_offset: int = 0,
+    default_scale: float = 1.0,
+    doc: str,
+) -> Callable[..., GeoTiffSegmentationDataModule]:
+    """The factory of a named dataset of one file per sample, the spec's bands in file order.
+
+    ``find_splits`` gives the samples per split under the dataset's root (``--data-root``, else where
+    ``geofm data download`` puts it). The factory is named and documented (``doc``) as the spec's
+    ``factory`` says, and takes the loader keywords every dataset takes (``scale`` defaults to
+    ``default_scale``).
+    """
+
+    def factory(
+        *,
+        data_root: str | Path | None = None,
+        bands: Sequence[str] | None = None,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        seed: int = 0,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        crop_size: int | None = None,
+        scale: float = default_scale,
+        flips: bool | str = True,
+        cache: bool | str = False,
+        pin_memory: bool | str = False,
+        eval_full_tiles: bool | str = False,
+        **options: Any,
+    ) -> GeoTiffSegmentationDataModule:
+        spec = registered_spec(default_spec)
+        unknown_options(spec, options)
+        return build_named_segmentation(
+            spec,
+            find_splits(dataset_root(spec, data_root)),
+            file_bands=spec.bands,
+            layout=layout,
+            bands=bands,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            seed=seed,
+            mean=mean,
+            std=std,
+            crop_size=crop_size,
+            scale=scale,
+            label_nodata=label_nodata,
+            label_offset=label_offset,
+            flips=flips,
+            cache=cache,
+            pin_memory=pin_memory,
+            eval_full_tiles=eval_full_tiles,
+        )
+
+    module, name = default_spec.factory.split(":")
+    factory.__module__, factory.__name__, factory.__qualname__, factory.__doc__ = module, name, name, doc
+    return factory

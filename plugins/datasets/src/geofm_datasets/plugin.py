@@ -12,17 +12,11 @@ from geofm.specs import DatasetSpec
 from geofm_datasets.classification_specs import CLASSIFICATION_SPECS
 from geofm_datasets.regression_specs import DEMO_REGRESSION_SPEC, GEOTIFF_REGRESSION_SPEC
 from geofm_datasets.segmentation_specs import NAMED_SEGMENTATION_SPECS
+from geofm_datasets.spec_options import window_options
 
 __all__ = ["DEMO_SPEC", "GEOTIFF_SEGMENTATION_SPEC", "geofm_datasets"]
 
-_COMMON_OPTIONS = {
-    "crop_size": "train on random crops of this many pixels (window reads); val/test use the centre crop",
-    "flips": "random horizontal and vertical flips when training (default true)",
-    "scale": "constant multiplier applied before normalisation, e.g. 10000 for reflectance 0-1 files",
-    "cache": "keep whole tiles in memory after the first read (default false)",
-    "pin_memory": "pin batches in page-locked memory for faster GPU transfer (default false)",
-    "eval_full_tiles": "validate and test on whole tiles even when crop_size is set (default false)",
-}
+_COMMON_OPTIONS = window_options()
 
 DEMO_SPEC = DatasetSpec(
     name="demo",

@@ -10,27 +10,27 @@ from typing import Any
 from geofm.data import find_rasters, raster_info
 from geofm.errors import ConfigError, DataError
 from geofm.specs import DatasetSpec
+from geofm_datasets.options import (
+    SPLITS,
+    as_bools,
+    as_list,
+    optional_float,
+    pair_by_stem,
+    read_file_bands,
+    registered_spec,
+    root_path,
+    sources,
+    split_paths,
+    unknown_options,
+)
 from geofm_datasets.regression_datamodule import GeoTiffRegressionDataModule
 from geofm_datasets.regression_dataset import RegressionSample
-from geofm_datasets.segmentation import (
-    SPLITS,
-    _as_bool,
-    _as_list,
-    _file_bands,
-    _sources,
-    _split_files,
-    registered_spec,
-    split_samples,
-)
+from geofm_datasets.segmentation import split_samples
 
 __all__ = ["TARGET_SUFFIXES", "build_geotiff_regression", "pair_targets"]
 
 TARGET_SUFFIXES = ("", "_target", "_label", "_mask", "_gt", "_y", "_value", "_values", ".target", "-target")
 """Suffixes tried after an image stem to find its target when ``target_suffix`` is not given."""
-
-
-def _stem(path: Path) -> str:
-    return path.name.rsplit(".", 1)[0] if "." in path.name else path.name
 
 
 def pair_targets(
@@ -41,37 +41,15 @@ def pair_targets(
     The id is the image stem without ``image_suffix``. An image without a target raises
     :class:`DataError` naming it and the suffixes tried.
     """
-    by_stem = {_stem(p): p for p in targets}
     suffixes = (target_suffix,) if target_suffix is not None else TARGET_SUFFIXES
-    target_set = set(targets)
-    samples, unpaired = [], []
-    for image in images:
-        if image in target_set:
-            continue  # images and targets in one folder: skip the targets themselves
-        stem = _stem(image)
-        sample_id = stem[: -len(image_suffix)] if image_suffix and stem.endswith(image_suffix) else stem
-        target = next((by_stem[sample_id + s] for s in suffixes if sample_id + s in by_stem), None)
-        if target is None or target == image:
-            unpaired.append(image)
-        else:
-            samples.append(RegressionSample(sample_id, image, target))
-    if unpaired:
-        shown = ", ".join(str(p) for p in unpaired[:5]) + (" ..." if len(unpaired) > 5 else "")
-        raise DataError(
-            f"{len(unpaired)} image(s) have no target: {shown}. Targets are matched by file stem plus one of "
-            f"{list(suffixes)}; set target_suffix, or point targets at the right folder or glob."
-        )
-    ids = [s.id for s in samples]
-    if len(set(ids)) != len(ids):
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise DataError(f"image ids {duplicates} occur more than once; give images unique file names")
-    return samples
+    pairs = pair_by_stem(images, targets, suffixes=suffixes, image_suffix=image_suffix, what="target")
+    return [RegressionSample(sample_id, image, target) for sample_id, image, target in pairs]
 
 
 def _target_indexes(value: str | int | Sequence[int] | None, count: int) -> tuple[int, ...] | None:
     if value is None:
         return None
-    items = [value] if isinstance(value, int) else _as_list(value) if isinstance(value, str) else list(value)
+    items = [value] if isinstance(value, int) else as_list(value) if isinstance(value, str) else list(value)
     try:
         indexes = tuple(int(i) for i in items)
     except (TypeError, ValueError) as error:
@@ -136,24 +114,22 @@ def build_geotiff_regression(
     """
     from geofm_datasets.regression_specs import GEOTIFF_REGRESSION_SPEC
 
-    if options:
-        known = ", ".join(sorted(GEOTIFF_REGRESSION_SPEC.options))
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(options))} for geotiff_regression; known: {known}")
-    root = Path(data_root).expanduser() if data_root is not None else None
+    unknown_options(GEOTIFF_REGRESSION_SPEC, options)
+    root = root_path(data_root)
     try:
-        image_files = find_rasters(_sources(root, images))
-        target_files = find_rasters(_sources(root, targets))
+        image_files = find_rasters(sources(root, images))
+        target_files = find_rasters(sources(root, targets))
     except DataError as error:
         raise DataError(
             f"{error}. geotiff_regression reads images and targets from --data-root (folders images/ and "
             "targets/ by default) or from the images and targets options (folders or globs)"
         ) from error
     samples = pair_targets(image_files, target_files, target_suffix=target_suffix, image_suffix=image_suffix)
-    names = _file_bands([s.image for s in samples], _as_list(file_bands))
+    names = read_file_bands(samples[0].image, as_list(file_bands))
     target_count = raster_info(samples[0].target).count  # type: ignore[arg-type]
     splits = split_samples(
         samples,  # type: ignore[arg-type]
-        split_files=_split_files(root, split_files),
+        split_files=split_paths(root, split_files),
         val_fraction=float(val_fraction),
         test_fraction=float(test_fraction),
         seed=seed,
@@ -172,7 +148,7 @@ def build_geotiff_regression(
         file_bands=names,
         target_count=target_count,
         sensor=sensor,
-        bands=_as_list(bands),
+        bands=as_list(bands),
         target_indexes=_target_indexes(target_bands, target_count),
         target_offset=_number_or_auto(target_offset, "target_offset"),
         target_scale=_number_or_auto(target_scale, "target_scale"),
@@ -182,12 +158,9 @@ def build_geotiff_regression(
         mean=mean,
         std=std,
         scale=float(scale),
-        nodata=None if nodata is None else float(nodata),
-        target_nodata=None if target_nodata is None else float(target_nodata),
+        nodata=optional_float(nodata),
+        target_nodata=optional_float(target_nodata),
         crop_size=int(crop_size) if crop_size else None,
-        flips=_as_bool(flips, "flips"),
-        cache=_as_bool(cache, "cache"),
-        pin_memory=_as_bool(pin_memory, "pin_memory"),
-        eval_full_tiles=_as_bool(eval_full_tiles, "eval_full_tiles"),
+        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory, eval_full_tiles=eval_full_tiles),
         gsd=spec.gsd,
     )

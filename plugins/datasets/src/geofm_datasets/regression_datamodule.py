@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import lightning as L
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
-from geofm.data import compute_band_stats, raster_meta, select_bands
+from geofm.data import compute_band_stats, raster_meta
 from geofm.errors import DataError
-from geofm.specs import DatasetSpec
-from geofm_datasets.regression_dataset import GeoTiffRegressionDataset, RegressionSample, seed_worker
+from geofm_datasets.base_datamodule import GeofmDataModule
+from geofm_datasets.regression_dataset import GeoTiffRegressionDataset, RegressionSample
 
 __all__ = ["GeoTiffRegressionDataModule"]
-
-log = logging.getLogger(__name__)
-
-
-def _per_selected_band(
-    values: Sequence[float] | None, what: str, indexes: Sequence[int], file_count: int
-) -> tuple[float, ...] | None:
-    """Image statistics per delivered band: given so, or given per file band and then selected."""
-    if values is None:
-        return None
-    items = tuple(float(v) for v in values)
-    if len(items) == len(indexes):
-        return items
-    if len(items) == file_count:
-        return tuple(items[i - 1] for i in indexes)
-    raise DataError(
-        f"{len(items)} {what} values were given for {len(indexes)} selected bands ({file_count} in the files): "
-        "give one value per selected band (or per file band)"
-    )
 
 
 def _normalisation(
@@ -53,75 +30,45 @@ def _normalisation(
     return items if len(items) == count else items * count
 
 
-class GeoTiffRegressionDataModule(L.LightningDataModule):
+class GeoTiffRegressionDataModule(GeofmDataModule):
     """Regression batches ``{"image", "target", "valid", "meta"}`` from paired image and target GeoTIFFs.
 
     ``samples`` maps each split to its samples. ``file_bands`` names the image bands in file order;
     ``bands`` are the canonical bands to deliver (``None`` = all). ``mean``/``std`` are per delivered
     band in the units of ``x * scale`` (computed from the training images when ``None``).
+    ``target_nodata`` (default: the target files' nodata) and NaN targets are not scored.
     ``target_indexes`` picks the target bands (``None`` = all ``target_count``); ``target_offset`` and
     ``target_scale`` (numbers, one per target band, or ``"auto"`` = the training targets' mean and std)
-    normalise the targets. ``num_outputs`` (= ``num_classes``) is the number of target bands.
+    normalise the targets. ``num_outputs`` (= ``num_classes``) is the number of target bands. The
+    other keywords are :class:`~geofm_datasets.base_datamodule.GeofmDataModule`'s.
     """
+
+    task_type = "regression"
+    missing_train_hint = "check the images, targets and split files"
 
     def __init__(
         self,
         *,
-        spec: DatasetSpec,
         samples: Mapping[str, Sequence[RegressionSample]],
-        file_bands: Sequence[str],
         target_count: int,
-        sensor: str | None = None,
-        bands: Sequence[str] | None = None,
         target_indexes: Sequence[int] | None = None,
         target_offset: float | Sequence[float] | str = 0.0,
         target_scale: float | Sequence[float] | str = 1.0,
-        batch_size: int = 8,
-        num_workers: int = 0,
-        seed: int = 0,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        scale: float = 1.0,
-        nodata: float | None = None,
         target_nodata: float | None = None,
-        crop_size: int | None = None,
-        flips: bool = True,
-        cache: bool = False,
-        pin_memory: bool = False,
-        eval_full_tiles: bool = False,
-        gsd: float | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__()
-        if not samples.get("train"):
-            raise DataError(f"dataset {spec.name} has no training samples; check the images, targets and split files")
-        self.spec = spec
-        self.samples = {split: list(items) for split, items in samples.items() if items}
-        self.selection = select_bands(file_bands, bands, sensor=sensor, source=f"dataset {spec.name}")
-        self.file_bands = tuple(file_bands)
-        self.band_names: tuple[str, ...] = self.selection.names
+        super().__init__(samples=samples, **options)
         self.target_indexes = tuple(int(i) for i in target_indexes) if target_indexes else None
         self.num_outputs = len(self.target_indexes) if self.target_indexes else int(target_count)
         self.num_classes = self.num_outputs
-        self.class_names: tuple[str, ...] = ()
-        self.ignore_index = None
-        self.task_type = "regression"
-        self.num_frames = 1
-        self.splits: tuple[str, ...] = tuple(s for s in ("train", "val", "test") if s in self.samples)
-        self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
-        self.scale, self.nodata, self.target_nodata = float(scale), nodata, target_nodata
-        self.crop_size = int(crop_size) if crop_size else None
-        self.flips, self.cache, self.pin_memory = bool(flips), bool(cache), bool(pin_memory)
-        self.eval_full_tiles = bool(eval_full_tiles)
-        self.mean = _per_selected_band(mean, "mean", self.selection.indexes, len(self.file_bands))
-        self.std = _per_selected_band(std, "std", self.selection.indexes, len(self.file_bands))
+        self.target_nodata = target_nodata
         stats = self.target_stats() if "auto" in (target_offset, target_scale) else None
         self.target_offset = _normalisation(target_offset, stats and stats[0], self.num_outputs, "target_offset")
         self.target_scale = _normalisation(target_scale, stats and stats[1], self.num_outputs, "target_scale")
-        if gsd is None:
-            gsd = raster_meta(self.samples["train"][0].image).gsd
-        self.gsd = None if gsd is None or math.isnan(gsd) else float(gsd)
-        self._datasets: dict[str, GeoTiffRegressionDataset] = {}
-        self._generator = torch.Generator().manual_seed(self.seed)
+
+    def default_gsd(self) -> float | None:
+        """The ground sample distance of the first training image."""
+        return raster_meta(self.samples["train"][0].image).gsd
 
     def target_stats(self, split: str = "train") -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per target band: mean and std of the raw target values of ``split`` (invalid values excluded)."""
@@ -134,77 +81,37 @@ class GeoTiffRegressionDataModule(L.LightningDataModule):
             stds.append(stats.std[0] if stats.std[0] > 0 else 1.0)
         return tuple(means), tuple(stds)
 
-    def setup(self, stage: str | None = None) -> None:
-        """Compute missing image mean/std from the training split, then build the split datasets."""
-        if self.mean is None or self.std is None:
-            stats = compute_band_stats(
-                [s.image for s in self.samples["train"]],
-                indexes=self.selection.indexes,
-                nodata=self.nodata,
-                scale=self.scale,
-                seed=self.seed,
-            )
-            self.mean = self.mean or stats.mean
-            self.std = self.std or tuple(s if s > 0 else 1.0 for s in stats.std)
-            log.info("dataset %s: mean %s std %s (computed)", self.spec.name, self.mean, self.std)
-        if self._datasets:
-            return
-        for split, items in self.samples.items():
-            train = split == "train"
-            self._datasets[split] = GeoTiffRegressionDataset(
-                items,
-                indexes=self.selection.indexes,
-                mean=self.mean,
-                std=self.std,
-                target_indexes=self.target_indexes,
-                target_offset=self.target_offset,
-                target_scale=self.target_scale,
-                file_band_count=len(self.file_bands),
-                scale=self.scale,
-                nodata=self.nodata,
-                target_nodata=self.target_nodata,
-                crop_size=self.crop_size if train or not self.eval_full_tiles else None,
-                train=train,
-                flips=self.flips,
-                seed=self.seed,
-                cache=self.cache,
-            )
-
-    def dataset(self, split: str) -> GeoTiffRegressionDataset:
-        """The dataset of ``split`` (after :meth:`setup`)."""
-        if split not in self.samples:
-            raise DataError(
-                f"dataset {self.spec.name} has no {split} split (it has {', '.join(self.splits)}); "
-                "give split files or a test_fraction / val_fraction"
-            )
-        if not self._datasets:
-            self.setup()
-        return self._datasets[split]
-
-    def _loader(self, split: str) -> DataLoader:
-        train = split == "train"
-        return DataLoader(
-            self.dataset(split),
-            batch_size=self.batch_size,
-            shuffle=train,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            worker_init_fn=seed_worker,
-            generator=self._generator if train else None,
-            pin_memory=self.pin_memory,
+    def compute_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per delivered band: mean and std of ``x * scale`` over the training images (nodata excluded)."""
+        stats = compute_band_stats(
+            [s.image for s in self.samples["train"]],
+            indexes=self.selection.indexes,
+            nodata=self.nodata,
+            scale=self.scale,
+            seed=self.seed,
         )
+        return tuple(stats.mean), self.nonzero_std(stats.std)
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches (random crops and flips)."""
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        """Deterministic validation batches (centre crops, or whole tiles)."""
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        """Deterministic test batches; a dataset without a test split raises :class:`DataError`."""
-        return self._loader("test")
+    def make_dataset(self, split: str, samples: Sequence[RegressionSample]) -> GeoTiffRegressionDataset:
+        """Random crops and flips for ``train``; centre crops (or whole tiles) otherwise."""
+        return GeoTiffRegressionDataset(
+            samples,
+            indexes=self.selection.indexes,
+            mean=self.mean,
+            std=self.std,
+            target_indexes=self.target_indexes,
+            target_offset=self.target_offset,
+            target_scale=self.target_scale,
+            file_band_count=len(self.file_bands),
+            scale=self.scale,
+            nodata=self.nodata,
+            target_nodata=self.target_nodata,
+            crop_size=self.split_crop(split),
+            train=split == "train",
+            flips=self.flips,
+            seed=self.seed,
+            cache=self.cache,
+        )
 
     def mean_baseline(self, split: str = "val") -> dict[str, Any]:
         """RMSE, MAE and R² on ``split`` of predicting every valid target as the training mean (scaled units)."""
@@ -234,19 +141,11 @@ class GeoTiffRegressionDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps: the normalisation of images and targets and the delivered bands."""
-        return {
-            "mean": self.mean,
-            "std": self.std,
-            "band_names": self.band_names,
-            "scale": self.scale,
-            "target_offset": self.target_offset,
-            "target_scale": self.target_scale,
-        }
+        return {**super().state_dict(), "target_offset": self.target_offset, "target_scale": self.target_scale}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the normalisation saved by :meth:`state_dict`."""
-        if state_dict.get("mean") is not None:
-            self.mean, self.std = tuple(state_dict["mean"]), tuple(state_dict["std"])
+        """Restore the normalisation of images and targets saved by :meth:`state_dict`."""
+        super().load_state_dict(state_dict)
         if state_dict.get("target_offset") is not None:
             self.target_offset = tuple(state_dict["target_offset"])
             self.target_scale = tuple(state_dict["target_scale"])

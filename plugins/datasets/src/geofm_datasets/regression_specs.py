@@ -6,16 +6,15 @@ Light on purpose: :mod:`geofm_datasets.plugin` lists these, so nothing here impo
 from __future__ import annotations
 
 from geofm.specs import DatasetSpec
+from geofm_datasets.spec_options import window_options
 
 __all__ = ["DEMO_REGRESSION_SPEC", "GEOTIFF_REGRESSION_SPEC"]
 
 _OPTIONS = {
-    "crop_size": "train on random crops of this many pixels (window reads); val/test use the centre crop",
-    "flips": "random horizontal and vertical flips of image and target together when training (default true)",
-    "scale": "constant multiplier applied to the image before normalisation, e.g. 10000 for reflectance 0-1",
-    "cache": "keep whole tiles in memory after the first read (default false)",
-    "pin_memory": "pin batches in page-locked memory for faster GPU transfer (default false)",
-    "eval_full_tiles": "validate and test on whole tiles even when crop_size is set (default false)",
+    **window_options(
+        flips="random horizontal and vertical flips of image and target together when training (default true)",
+        scale="constant multiplier applied to the image before normalisation, e.g. 10000 for reflectance 0-1",
+    ),
     "target_offset": "targets become (raw - target_offset) / target_scale: a number, one per target band, or auto "
     "(the training targets' mean); metrics are in these units (default 0)",
     "target_scale": "see target_offset: a number, one per target band, or auto (the training targets' std; default 1)",

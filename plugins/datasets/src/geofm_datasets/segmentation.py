@@ -10,14 +10,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from geofm.data import find_rasters, raster_info
 from geofm.errors import ConfigError, DataError
 from geofm.specs import DatasetSpec
 from geofm_datasets.datamodule import GeoTiffSegmentationDataModule
 from geofm_datasets.dataset import BandLayout, SegmentationSample
 from geofm_datasets.layouts import LABEL_SUFFIXES, file_band_names, find_samples, is_pattern
+from geofm_datasets.options import (
+    SPLITS,
+    as_bools,
+    as_list,
+    optional_float,
+    pair_by_stem,
+    registered_spec,
+    root_path,
+    sources,
+    split_paths,
+    unknown_options,
+)
+from geofm_datasets.splits import assign_splits
 
 __all__ = [
     "LABEL_SUFFIXES",
@@ -28,56 +39,6 @@ __all__ = [
     "split_samples",
 ]
 
-SPLITS = ("train", "val", "test")
-
-
-def registered_spec(default: DatasetSpec) -> DatasetSpec:
-    """The registry's copy of ``default`` (stamped with distribution and version), else ``default``."""
-    try:
-        from geofm.registry import get_registry
-
-        return get_registry("datasets").get(default.name)
-    except Exception:  # used outside a loaded plugin system (e.g. the factory called directly)
-        return default
-
-
-def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value]
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"option {name}={value!r} is not a boolean; use true or false")
-    return bool(value)
-
-
-def _resolve(root: Path | None, value: str | Path) -> str:
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() or root is None else root / path)
-
-
-def _sources(root: Path | None, value: str | Path | Sequence[str | Path]) -> list[str]:
-    items = [value] if isinstance(value, str | Path) else list(value)
-    return [_resolve(root, item) for item in items]
-
-
-def _strip_suffix(text: str, suffix: str) -> str:
-    return text[: -len(suffix)] if suffix and text.endswith(suffix) else text
-
-
-def _sample_id(path: Path, image_suffix: str) -> str:
-    stem = path.name.rsplit(".", 1)[0] if "." in path.name else path.name
-    return _strip_suffix(stem, image_suffix)
-
 
 def pair_samples(
     images: Sequence[Path], labels: Sequence[Path], *, label_suffix: str | None = None, image_suffix: str = ""
@@ -87,30 +48,9 @@ def pair_samples(
     The id is the image stem without ``image_suffix``. An image without a label raises
     :class:`DataError` naming it and the label names looked for.
     """
-    by_stem = {_sample_id(p, ""): p for p in labels}
     suffixes = (label_suffix,) if label_suffix is not None else LABEL_SUFFIXES
-    samples, unpaired = [], []
-    label_set = set(labels)
-    for image in images:
-        if image in label_set:
-            continue  # images and labels in one folder: skip the labels themselves
-        sample_id = _sample_id(image, image_suffix)
-        label = next((by_stem[sample_id + s] for s in suffixes if sample_id + s in by_stem), None)
-        if label is None or label == image:
-            unpaired.append(image)
-        else:
-            samples.append(SegmentationSample(sample_id, image, label))
-    if unpaired:
-        shown = ", ".join(str(p) for p in unpaired[:5]) + (" ..." if len(unpaired) > 5 else "")
-        raise DataError(
-            f"{len(unpaired)} image(s) have no label: {shown}. Labels are matched by file stem plus one of "
-            f"{[s for s in suffixes]}; set label_suffix, or point labels at the right folder or glob."
-        )
-    ids = [s.id for s in samples]
-    if len(set(ids)) != len(ids):
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})[:5]
-        raise DataError(f"image ids {duplicates} occur more than once; give images unique file names")
-    return samples
+    pairs = pair_by_stem(images, labels, suffixes=suffixes, image_suffix=image_suffix, what="label")
+    return [SegmentationSample(sample_id, image, label) for sample_id, image, label in pairs]
 
 
 def read_split_file(path: str | Path) -> list[str]:
@@ -156,68 +96,7 @@ def split_samples(
                 f"{', '.join(missing[:5])}; ids are image file stems"
             )
         result[split] = [by_id[i] for i in ids]
-    if not _valid_fraction(val_fraction) or not _valid_fraction(test_fraction):
-        raise ConfigError("val_fraction and test_fraction must be between 0 and 1")
-    if "train" not in result:
-        held = {s.id for items in result.values() for s in items}
-        pool = [s for s in samples if s.id not in held]
-        order = np.random.default_rng(seed).permutation(len(pool))
-        pool = [pool[i] for i in order]
-        n = len(pool)
-        n_test = round(n * test_fraction) if "test" not in result else 0
-        n_val = round(n * val_fraction) if "val" not in result else 0
-        if n >= 2 and val_fraction > 0 and "val" not in result:
-            n_val = max(n_val, 1)
-        if n_test + n_val >= n:
-            raise DataError(
-                f"{n} images cannot be split into train, val ({val_fraction}) and test ({test_fraction}): "
-                "add images or lower the fractions"
-            )
-        if n_test:
-            result["test"] = sorted(pool[:n_test], key=lambda s: s.id)
-        if n_val:
-            result["val"] = sorted(pool[n_test : n_test + n_val], key=lambda s: s.id)
-        result["train"] = sorted(pool[n_test + n_val :], key=lambda s: s.id)
-    elif "val" not in result and val_fraction > 0 and len(result["train"]) >= 2:
-        train = result["train"]
-        order = np.random.default_rng(seed).permutation(len(train))
-        n_val = max(1, round(len(train) * val_fraction))
-        result["val"] = sorted((train[i] for i in order[:n_val]), key=lambda s: s.id)
-        result["train"] = sorted((train[i] for i in order[n_val:]), key=lambda s: s.id)
-    return result
-
-
-def _valid_fraction(value: float) -> bool:
-    return 0.0 <= float(value) < 1.0
-
-
-def _split_files(root: Path | None, value: Any) -> dict[str, str] | None:
-    if value is None:
-        folder = root / "splits" if root is not None else None
-        if folder is None or not folder.is_dir():
-            return None
-        found = {s: str(folder / f"{s}.txt") for s in SPLITS if (folder / f"{s}.txt").is_file()}
-        return found or None
-    if isinstance(value, str | Path):
-        folder = Path(_resolve(root, value))
-        found = {s: str(folder / f"{s}.txt") for s in SPLITS if (folder / f"{s}.txt").is_file()}
-        if not found:
-            raise DataError(f"split folder {folder} holds none of {', '.join(f'{s}.txt' for s in SPLITS)}")
-        return found
-    return {str(k): _resolve(root, v) for k, v in dict(value).items()}
-
-
-def _file_bands(images: Sequence[Path], file_bands: list[str] | None) -> list[str]:
-    if file_bands:
-        return file_bands
-    info = raster_info(images[0])
-    names = [d for d in info.descriptions if d]
-    if len(names) == info.count:
-        return names
-    raise DataError(
-        f"the bands of {images[0]} are not named (no band descriptions): give file_bands, the band names in "
-        f"file order ({info.count} bands), e.g. file_bands=B02,B03,B04,B8A,B11,B12 with sensor=hls_s30"
-    )
+    return assign_splits(samples, result, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
 
 
 def _layout(sample: SegmentationSample, names: Sequence[str], num_frames: int | None, temporal: bool) -> BandLayout:
@@ -288,14 +167,12 @@ def build_geotiff_segmentation(
     time series delivered as (C, T, H, W); ``stack`` patterns add the bands of more files per sample.
     See the ``geotiff_segmentation`` spec's options for each keyword.
     """
-    if options:
-        from geofm_datasets.plugin import GEOTIFF_SEGMENTATION_SPEC
+    from geofm_datasets.plugin import GEOTIFF_SEGMENTATION_SPEC
 
-        known = ", ".join(sorted(GEOTIFF_SEGMENTATION_SPEC.options))
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(options))} for geotiff_segmentation; known: {known}")
-    root = Path(data_root).expanduser() if data_root is not None else None
-    frames = _pattern_list(frames)
-    stack = _pattern_list(stack)
+    unknown_options(GEOTIFF_SEGMENTATION_SPEC, options)
+    root = root_path(data_root)
+    frames = as_list(frames) or []
+    stack = as_list(stack) or []
     try:
         if frames or stack or is_pattern(images) or is_pattern(labels):
             samples = find_samples(
@@ -308,8 +185,8 @@ def build_geotiff_segmentation(
                 image_suffix=image_suffix,
             )
         else:
-            image_files = find_rasters(_sources(root, images))
-            label_files = find_rasters(_sources(root, labels))
+            image_files = find_rasters(sources(root, images))
+            label_files = find_rasters(sources(root, labels))
             samples = pair_samples(image_files, label_files, label_suffix=label_suffix, image_suffix=image_suffix)
     except DataError as error:
         raise DataError(
@@ -318,7 +195,7 @@ def build_geotiff_segmentation(
         ) from error
     if not samples:
         raise DataError(f"no image with a label was found under {root}; check the images and labels options")
-    class_names = _as_list(classes)
+    class_names = as_list(classes)
     if not class_names:
         if num_classes is None:
             raise DataError("give the classes (names in label-value order, e.g. classes=water,land) or num_classes")
@@ -326,19 +203,17 @@ def build_geotiff_segmentation(
     elif num_classes is not None and int(num_classes) != len(class_names):
         raise ConfigError(f"num_classes={num_classes} but {len(class_names)} class names were given")
     frame_count = int(num_frames) if num_frames is not None else None
-    names = _as_list(file_bands) or file_band_names(samples[0], num_frames=frame_count or 1)
+    names = as_list(file_bands) or file_band_names(samples[0], num_frames=frame_count or 1)
     layout = _layout(samples[0], names, frame_count, temporal=bool(frames) or frame_count is not None)
     splits = split_samples(
         samples,
-        split_files=_split_files(root, split_files),
+        split_files=split_paths(root, split_files),
         val_fraction=float(val_fraction),
         test_fraction=float(test_fraction),
         seed=seed,
         image_suffix=image_suffix,
     )
     if spec is None:
-        from geofm_datasets.plugin import GEOTIFF_SEGMENTATION_SPEC
-
         base = registered_spec(GEOTIFF_SEGMENTATION_SPEC)
         spec = dataclasses.replace(
             base,
@@ -354,7 +229,7 @@ def build_geotiff_segmentation(
         samples=splits,
         file_bands=names,
         sensor=sensor,
-        bands=_as_list(bands),
+        bands=as_list(bands),
         classes=class_names,
         ignore_index=int(ignore_index),
         batch_size=batch_size,
@@ -363,29 +238,17 @@ def build_geotiff_segmentation(
         mean=mean,
         std=std,
         scale=float(scale),
-        nodata=None if nodata is None else float(nodata),
-        label_nodata=None if label_nodata is None else float(label_nodata),
+        nodata=optional_float(nodata),
+        label_nodata=optional_float(label_nodata),
         label_offset=int(label_offset),
         layout=layout,
         crop_size=int(crop_size) if crop_size else None,
-        flips=_as_bool(flips, "flips"),
-        cache=_as_bool(cache, "cache"),
-        pin_memory=_as_bool(pin_memory, "pin_memory"),
-        eval_full_tiles=_as_bool(eval_full_tiles, "eval_full_tiles"),
+        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory, eval_full_tiles=eval_full_tiles),
         gsd=spec.gsd,
     )
-
-
-def _pattern_list(value: str | Sequence[str] | None) -> list[str]:
-    """Patterns given as a list, or as one string (several separated by commas)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value]
 
 
 def _pattern_or_sources(root: Path | None, value: str | Path | Sequence[str | Path]) -> Any:
     if is_pattern(value):
         return value
-    return _sources(root, value)
+    return sources(root, value)

@@ -6,6 +6,7 @@ Light (no torch, numpy or rasterio): the plugin's hook returns these, and the fa
 from __future__ import annotations
 
 from geofm.specs import DatasetSpec
+from geofm_datasets.spec_options import window_options
 
 __all__ = [
     "HLS_BANDS",
@@ -26,13 +27,7 @@ SENTINEL1_BANDS = ("VV", "VH")
 HLS_BANDS = ("B02", "B03", "B04", "B8A", "B11", "B12")
 """The six HLS S30 bands of the IBM/NASA Prithvi fine-tuning datasets (BLUE ... SWIR_2), in file order."""
 
-_COMMON = {
-    "crop_size": "train on random crops of this many pixels (window reads); val/test use the centre crop",
-    "flips": "random horizontal and vertical flips when training (default true)",
-    "cache": "keep whole tiles in memory after the first read (default false)",
-    "pin_memory": "pin batches in page-locked memory for faster GPU transfer (default false)",
-    "eval_full_tiles": "validate and test on whole tiles even when crop_size is set (default false)",
-}
+_COMMON = window_options(scale=None)
 
 SEN1FLOODS11_SPEC = DatasetSpec(
     name="sen1floods11",

@@ -24,7 +24,7 @@ from geofm_datasets.named import (
     read_id_list,
     unknown_options,
 )
-from geofm_datasets.segmentation import _as_list, registered_spec
+from geofm_datasets.options import as_list, registered_spec
 from geofm_datasets.segmentation_specs import SEN1FLOODS11_SPEC, SENTINEL1_BANDS, SENTINEL2_L1C_BANDS
 
 __all__ = ["EVENT_DATES", "MODALITIES", "build_sen1floods11", "sen1floods11_samples"]
@@ -175,7 +175,7 @@ def build_sen1floods11(
     """
     spec = registered_spec(SEN1FLOODS11_SPEC)
     unknown_options(spec, options)
-    wanted = _as_list(bands)
+    wanted = as_list(bands)
     chosen = _modality(modality, wanted)
     file_bands = [band for _, names in MODALITIES[chosen] for band in names]
     if wanted:
