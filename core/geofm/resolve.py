@@ -161,7 +161,7 @@ class ResolvedRun:
         ignore = self.datamodule.ignore_index
         num_classes = self.num_outputs
         for batch in self.datamodule.val_dataloader():
-            mask = batch["mask"].flatten()
+            mask = batch["mask"].flatten().long()
             if ignore is not None:
                 mask = mask[mask != ignore]
             batch_counts = torch.bincount(mask, minlength=num_classes)[:num_classes]

@@ -22,7 +22,7 @@ def test_train_batch_shapes_dtypes_and_meta(small_demo: Path) -> None:
     module.setup("fit")
     batch = next(iter(module.train_dataloader()))
     assert batch["image"].shape == (4, 6, 32, 32) and batch["image"].dtype == torch.float32
-    assert batch["mask"].shape == (4, 32, 32) and batch["mask"].dtype == torch.int64
+    assert batch["mask"].shape == (4, 32, 32) and batch["mask"].dtype == torch.uint8
     meta = batch["meta"]
     assert meta["timestamps"].shape == (4, 1) and meta["timestamps"].dtype == torch.float64
     assert meta["center_latlon"].shape == (4, 2) and meta["center_latlon"].dtype == torch.float32

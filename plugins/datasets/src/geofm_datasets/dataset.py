@@ -161,6 +161,9 @@ class GeoTiffSegmentationDataset(WindowedDataset[SegmentationSample]):
         self.label_offset = int(label_offset)
         self.ignore_index = int(ignore_index)
         self.num_classes = num_classes
+        # masks travel to the trainer as uint8 where every value fits (4x fewer bytes between processes)
+        fits_byte = num_classes is not None and num_classes <= 255 and 0 <= self.ignore_index <= 255
+        self.mask_dtype = np.uint8 if fits_byte else np.int64
 
     def _check_files(self, sample: SegmentationSample) -> None:
         files = sample.files
@@ -293,7 +296,10 @@ class GeoTiffSegmentationDataset(WindowedDataset[SegmentationSample]):
             )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        """One sample: ``image`` float32 (C, H, W) or (C, T, H, W), ``mask`` int64 (H, W), ``meta``."""
+        """One sample: ``image`` float32 (C, H, W) or (C, T, H, W), ``mask`` (H, W), ``meta``.
+
+        The mask is uint8 when the classes and the ignore index fit a byte, else int64 (tasks take either).
+        """
         sample = self.samples[index]
         header = self.header(sample)
         window = self._window(header)
@@ -308,6 +314,6 @@ class GeoTiffSegmentationDataset(WindowedDataset[SegmentationSample]):
             image, label = random_flips(image, label, self.rng)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
-            "mask": torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64)),
+            "mask": torch.from_numpy(np.ascontiguousarray(label, dtype=self.mask_dtype)),
             "meta": self._meta(header, window),
         }
