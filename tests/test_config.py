@@ -6,7 +6,7 @@ from geofm.errors import ConfigError
 
 def test_defaults_validate_and_round_trip(tmp_path):
     config = validate_config({})
-    assert config.dataset.name == "demo"
+    assert config.dataset.name is None and config.decoder.name is None  # chosen from the task when resolving
     path = tmp_path / "run.yaml"
     save_config(config, path)
     assert validate_config(load_config(path)) == config
@@ -47,3 +47,14 @@ def test_yaml_that_is_not_a_mapping_is_an_error(tmp_path):
     path.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(path)
+
+
+def test_a_run_without_a_dataset_uses_the_demo_of_its_task():
+    from geofm.errors import ConfigError
+    from geofm.resolve import _with_default_dataset
+
+    assert _with_default_dataset(validate_config({})).dataset.name == "demo"
+    regression = validate_config({"task": {"name": "regression"}})
+    assert _with_default_dataset(regression).dataset.name == "demo_regression"
+    with pytest.raises(ConfigError, match="--dataset"):
+        _with_default_dataset(validate_config({"task": {"name": "classification"}}))

@@ -25,8 +25,8 @@ def build_run_config(config_file: Path | None, flags: dict[str, Any], sets: list
 def run_command(
     backbone: str | None = typer.Option(None, help="backbone name (geofm backbones list)"),
     neck: list[str] | None = typer.Option(None, "--neck", help="neck names in order (default: inserted automatically)"),
-    decoder: str | None = typer.Option(None, help="decoder name (geofm decoders list)"),
-    dataset: str | None = typer.Option(None, help="dataset name (default: demo)"),
+    decoder: str | None = typer.Option(None, help="decoder name (default: upernet, or identity to classify)"),
+    dataset: str | None = typer.Option(None, help="dataset name (default: the task's generated demo)"),
     data_root: str | None = typer.Option(None, help="folder holding the dataset"),
     bands: str | None = typer.Option(None, help="comma-separated band names, e.g. B2,B3,B4,B8A,B11,B12"),
     task: str | None = typer.Option(None, help="task name (default: the dataset's task)"),

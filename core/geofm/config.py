@@ -76,9 +76,13 @@ class HeadConfig(_ComponentSection):
 
 
 class DatasetConfig(_ComponentSection):
-    """``dataset``: which data, which bands, how it is batched; extra keys go to the data module."""
+    """``dataset``: which data, which bands, how it is batched; extra keys go to the data module.
 
-    name: str = "demo"
+    Without a name, the run uses the generated demo of its task: ``demo`` (segmentation), or
+    ``demo_regression`` for ``--task regression``.
+    """
+
+    name: str | None = None
     data_root: str | None = None
     bands: list[str] | None = None
     batch_size: int = Field(default=8, gt=0)

@@ -31,6 +31,9 @@ DEFAULT_DECODERS = {
 }
 """The decoder of a run that names none, by task type (classification pools features into the head)."""
 
+DEFAULT_DATASETS = {"segmentation": "demo", "regression": "demo_regression"}
+"""The generated dataset of a run that names none, by task type."""
+
 
 def check_options(section: str, spec: ComponentSpec, options: Mapping[str, Any], reserved: Sequence[str] = ()) -> None:
     """Refuse option keys that ``spec``'s factory does not take, naming the dotted config key."""
@@ -178,11 +181,26 @@ class ResolvedRun:
         }
 
 
+def _with_default_dataset(config: RunConfig) -> RunConfig:
+    """``config`` naming the generated demo dataset of its task (``--task`` given, no ``--dataset``)."""
+    task_type = get_registry("tasks").get(config.task.name).task_type if config.task.name else "segmentation"
+    name = DEFAULT_DATASETS.get(task_type)
+    if name is None:
+        raise ConfigError(
+            f"there is no generated demo dataset for {task_type}; name one with --dataset "
+            "(geofm datasets list shows each dataset's task)"
+        )
+    log.info("dataset %s (the demo for %s)", name, task_type)
+    return config.model_copy(update={"dataset": config.dataset.model_copy(update={"name": name})})
+
+
 def resolve_run(config: RunConfig) -> ResolvedRun:
     """Look everything up, check it, and build the data module; raises before anything is written."""
     from geofm.compose import plan_composition
 
     backbone = get_registry("backbones").get(config.backbone.name)
+    if config.dataset.name is None:
+        config = _with_default_dataset(config)
     dataset = get_registry("datasets").get(config.dataset.name)
     task = _task_spec(config, dataset)
     if config.decoder.name is None:
