@@ -225,6 +225,36 @@ def test_stripe_releases_finished_rows_and_keeps_one_tile_of_rows() -> None:
     assert acc.values.shape == (2, 4, 10)
 
 
+def test_stripe_reader_decodes_each_scene_row_once(tmp_path: Path) -> None:
+    from geofm._scene import SceneBands, StripeReader
+
+    path = tmp_path / "rows.tif"
+    data = np.arange(3 * 40 * 7, dtype=np.int16).reshape(3, 40, 7)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=40,
+        width=7,
+        count=3,
+        dtype="int16",
+        crs="EPSG:32633",
+        transform=rasterio.transform.from_origin(0, 0, 1, 1),
+    ) as dst:
+        dst.write(data)
+    with rasterio.open(path) as src:
+        reader = StripeReader(src, SceneBands(indexes=(3, 1), nodata=None, by_name=False), max_height=16)
+        decoded = []
+        read = reader._read
+        reader._read = lambda top, height, out: (decoded.append((top, height)), read(top, height, out))
+        starts = tile_starts(40, 16, 4)
+        for top in starts:
+            height = min(16, 40 - top)
+            np.testing.assert_array_equal(reader.rows(top, height), data[[2, 0], top : top + height])
+    assert decoded == [(0, 16), (16, 12), (28, 12)]  # the overlapping rows were kept, not read again
+    assert sum(height for _, height in decoded) == 40
+
+
 # --- predict ----------------------------------------------------------------------------------------
 
 
@@ -310,6 +340,59 @@ def test_memory_is_one_stripe_of_tile_rows_and_bf16_runs(plugin, tmp_path: Path,
     with rasterio.open(out) as dst:
         classes = dst.read(1)
     assert (classes[valid] == expected.argmax(0)[valid]).mean() > 0.95  # bf16 rounding may flip close calls
+
+
+def test_io_plan_overlaps_io_with_the_model_only_where_cores_are_free(monkeypatch) -> None:
+    import geofm.inference
+
+    monkeypatch.setattr(geofm.inference, "_cpu_cores", lambda: 8)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert geofm.inference._io_plan(torch.device("cpu")) == (False, 8)  # the model fills every core
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
+    assert geofm.inference._io_plan(torch.device("cpu")) == (True, 2)
+    assert geofm.inference._io_plan(torch.device("cuda")) == (True, 7)
+
+
+@pytest.mark.parametrize("plan", [(True, 1), (True, 3), (False, 1), (False, 2)])
+def test_threaded_and_serial_pipelines_write_the_same_file(plugin, tmp_path: Path, monkeypatch, plan) -> None:
+    import geofm.inference
+
+    run_dir = make_run(tmp_path)
+    scene = tmp_path / "scene.tif"
+    data = make_scene(scene, 300, 333, seed=3)
+    options = {"tile_size": 64, "overlap": 16, "batch_size": 5, "output": "probabilities"}
+    (serial,) = predict(run_dir, [scene], tmp_path / "default", **options)
+    monkeypatch.setattr(geofm.inference, "_io_plan", lambda device: plan)
+    (other,) = predict(run_dir, [scene], tmp_path / "other", **options)
+    with rasterio.open(serial) as a, rasterio.open(other) as b:
+        first, second = a.read(), b.read()
+    np.testing.assert_array_equal(first, second)  # bit for bit, NaN where invalid
+    expected, valid = reference(run_dir, data)
+    np.testing.assert_allclose(second[:, valid], expected[:, valid], atol=1e-5)
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_a_failure_while_writing_stops_the_scene_and_leaves_no_file(
+    plugin, tmp_path: Path, monkeypatch, threaded: bool
+) -> None:
+    import geofm.inference
+
+    calls = []
+
+    def failing(self, tiles, results, valids) -> None:
+        calls.append(len(tiles))
+        if len(calls) == 2:
+            raise OSError("disk full")
+
+    monkeypatch.setattr(geofm.inference, "_io_plan", lambda device: (threaded, 1))
+    monkeypatch.setattr(geofm.inference.StripeBlender, "add", failing)
+    run_dir = make_run(tmp_path)
+    scene = tmp_path / "scene.tif"
+    make_scene(scene, 200, 200)
+    with pytest.raises(OSError, match="disk full"):
+        predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=2)
+    assert 2 <= len(calls) <= 2 + geofm.inference.WRITE_QUEUE  # stopped soon, not after every batch
+    assert not list((tmp_path / "out").iterdir())
 
 
 def test_band_mismatch_is_reported_before_any_compute(plugin, tmp_path: Path, monkeypatch) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from geofm.errors import DataError
 
-__all__ = ["SceneBands", "match_scene_bands", "read_batches", "read_tile"]
+__all__ = ["SceneBands", "StripeReader", "match_scene_bands", "normalise_into", "prepare_tile", "read_batches"]
 
 
 @dataclass(frozen=True)
@@ -75,46 +75,90 @@ def match_scene_bands(path: Path, src: Any, run_bands: Sequence[str]) -> SceneBa
     return SceneBands(indexes=indexes, nodata=src.nodata, by_name=by_name)
 
 
-def read_tile(
-    src: Any,
-    bands: SceneBands,
-    row: int,
-    col: int,
-    height: int,
-    width: int,
-    mean: np.ndarray | None,
-    std: np.ndarray | None,
-    out: np.ndarray,
-) -> np.ndarray:
-    """Read a window into ``out`` (C, tile, tile), normalised, nodata and padding set to 0; return validity.
+class StripeReader:
+    """Raw pixels of the run's bands, a band of scene rows across the whole width at a time.
 
-    A pixel is valid when none of its bands is NaN, infinite or equal to the file's nodata value.
-    The returned mask is (height, width).
+    ``rows(top, height)`` returns the (C, height, width) pixels of scene rows ``top`` to ``top + height``.
+    Requests move down the scene; rows shared with the previous request (the tiles' overlap) are moved
+    within the buffer instead of being decoded again, so each scene row is read from the file once. The
+    buffer holds ``max_height`` rows: memory follows the scene width, never its height.
     """
-    from rasterio.errors import RasterioError
-    from rasterio.windows import Window
 
-    from geofm.data.reading import valid_mask
+    def __init__(self, src: Any, bands: SceneBands, max_height: int) -> None:
+        self.src = src
+        self.indexes = list(bands.indexes)
+        dtypes = {np.dtype(src.dtypes[index - 1]) for index in self.indexes}
+        self.read_direct = len(dtypes) == 1  # GeoTIFF bands share one type; a VRT may mix them
+        dtype = np.result_type(*dtypes)
+        self.buffer = np.empty((len(self.indexes), min(max_height, src.height), src.width), dtype=dtype)
+        self.top = 0
+        self.filled = 0
 
-    try:
-        raw = src.read(list(bands.indexes), window=Window(col, row, width, height))
-    except RasterioError as error:
-        raise DataError(
-            f"cannot read pixels {row}..{row + height} x {col}..{col + width} of {src.name} ({error}): "
-            "the file is corrupt or truncated; re-download or regenerate it"
-        ) from error
-    valid = valid_mask(raw, bands.nodata)
+    def rows(self, top: int, height: int) -> np.ndarray:
+        """The (C, ``height``, width) pixels of scene rows ``top`` to ``top + height``; valid until the next call."""
+        if height > self.buffer.shape[1]:
+            raise ValueError(f"{height} rows requested, the stripe holds {self.buffer.shape[1]}")
+        end = self.top + self.filled
+        kept = max(0, min(end, top + height) - top) if top >= self.top else 0
+        if kept:
+            shift = top - self.top
+            self.buffer[:, :kept] = self.buffer[:, shift : shift + kept]  # numpy copes with the overlap
+        if kept < height:
+            self._read(top + kept, height - kept, self.buffer[:, kept:height])
+        self.top, self.filled = top, height
+        return self.buffer[:, :height]
+
+    def _read(self, top: int, height: int, out: np.ndarray) -> None:
+        from rasterio.windows import Window
+
+        from geofm.data.reading import read_pixels
+
+        window = Window(0, top, self.src.width, height)
+        if self.read_direct:
+            read_pixels(self.src, Path(self.src.name), self.indexes, window=window, out=out)
+        else:
+            out[...] = read_pixels(self.src, Path(self.src.name), self.indexes, window=window)
+
+
+def normalise_into(
+    raw: np.ndarray, valid: np.ndarray, mean: np.ndarray | None, std: np.ndarray | None, out: np.ndarray
+) -> None:
+    """Write raw (C, h, w) pixels into the top left of ``out`` (C, tile, tile), normalised, invalid and padding 0.
+
+    The arithmetic is that of ``(float32(raw) - mean) / std``; types that float32 holds exactly are
+    converted inside the subtraction, saving a pass over the pixels.
+    """
+    height, width = raw.shape[-2:]
     data = out[:, :height, :width]
-    np.copyto(data, raw, casting="unsafe")
     if mean is not None and std is not None:
-        data -= mean
+        if np.result_type(raw.dtype, np.float32) == np.float32:
+            np.subtract(raw, mean, out=data)
+        else:
+            np.copyto(data, raw, casting="unsafe")
+            data -= mean
         data /= std
-    data[:, ~valid] = 0.0
+    else:
+        np.copyto(data, raw, casting="unsafe")
+    if not valid.all():
+        np.copyto(data, 0.0, where=~valid)
     if height < out.shape[1]:
         out[:, height:] = 0.0
     if width < out.shape[2]:
         out[:, :height, width:] = 0.0
-    return valid
+
+
+def prepare_tile(
+    raw: np.ndarray, nodata: float | None, mean: np.ndarray | None, std: np.ndarray | None, out: np.ndarray
+) -> np.ndarray | None:
+    """Normalise raw (C, h, w) pixels into ``out`` (:func:`normalise_into`); their (h, w) validity, ``None`` if none.
+
+    A pixel is valid when none of its bands is NaN, infinite or equal to the file's nodata value.
+    """
+    from geofm.data.reading import valid_mask
+
+    valid = valid_mask(raw, nodata)
+    normalise_into(raw, valid, mean, std, out)
+    return valid if valid.any() else None
 
 
 def read_batches(
@@ -124,32 +168,63 @@ def read_batches(
     shape: tuple[int, int, int, int],
     mean: np.ndarray | None,
     std: np.ndarray | None,
-) -> Iterator[tuple[Sequence[Any], np.ndarray, list[np.ndarray]]]:
-    """``(tiles, array, valid masks)`` per batch of tiles, the next batch read in a thread meanwhile.
+    *,
+    prefetch: bool = True,
+    workers: int = 1,
+) -> Iterator[tuple[Sequence[Any], np.ndarray, list[np.ndarray | None]]]:
+    """``(tiles, array, validity)`` per batch of tiles, normalised into ``array`` (:func:`prepare_tile`).
 
-    ``shape`` is (batch, C, tile, tile). Two arrays alternate: the one yielded stays untouched until
-    the following batch is requested. Only the reading thread touches ``src``.
+    ``shape`` is (batch, C, tile, tile); tiles come row by row (``row_index``, ``row``, ``col``, ``height``,
+    ``width``, as :class:`geofm._tiling.Tile`). A :class:`StripeReader` reads each tile row's scene rows
+    once; ``workers`` threads normalise the tiles cut from them. With ``prefetch`` the next batch is read
+    in a thread while the caller uses the last one. Two arrays alternate: the one yielded stays untouched
+    until the following batch is requested. Only one thread at a time touches ``src``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     buffers = (np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32))
+    stripe = StripeReader(src, bands, shape[2])
+    normalisers = ThreadPoolExecutor(workers, thread_name_prefix="geofm-normalise") if workers > 1 else None
+    reader = ThreadPoolExecutor(1, thread_name_prefix="geofm-read") if prefetch else None
 
-    def load(tiles: Sequence[Any], out: np.ndarray) -> tuple[Sequence[Any], np.ndarray, list[np.ndarray]]:
-        valids = []
-        for tile, array in zip(tiles, out, strict=False):  # the last batch may be short
-            valids.append(read_tile(src, bands, tile.row, tile.col, tile.height, tile.width, mean, std, array))
+    def prepare(raw: np.ndarray, out: np.ndarray) -> np.ndarray | None:
+        return prepare_tile(raw, bands.nodata, mean, std, out)
+
+    def load(tiles: Sequence[Any], out: np.ndarray) -> tuple[Sequence[Any], np.ndarray, list[np.ndarray | None]]:
+        valids: list[np.ndarray | None] = []
+        start = 0
+        while start < len(tiles):  # the tiles of one tile row at a time: the stripe then moves on
+            first = tiles[start]
+            end = start + 1
+            while end < len(tiles) and tiles[end].row_index == first.row_index:
+                end += 1
+            pixels = stripe.rows(first.row, first.height)
+            raws = [pixels[:, :, t.col : t.col + t.width] for t in tiles[start:end]]
+            arrays = out[start:end]
+            if normalisers is None:
+                valids.extend(prepare(raw, array) for raw, array in zip(raws, arrays, strict=True))
+            else:
+                valids.extend(normalisers.map(prepare, raws, arrays))
+            start = end
         return tiles, out, valids
 
-    iterator = iter(batches)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="geofm-read") as pool:
-        first = next(iterator, None)
-        if first is None:
+    try:
+        if reader is None:
+            for index, tiles in enumerate(batches):
+                _, array, valids = load(tiles, buffers[index % 2])
+                yield tiles, array[: len(tiles)], valids
             return
-        pending = pool.submit(load, first, buffers[0])
+        iterator = iter(batches)
+        first = next(iterator, None)
+        pending = reader.submit(load, first, buffers[0]) if first is not None else None
         index = 0
         while pending is not None:
             tiles, array, valids = pending.result()
             following = next(iterator, None)
             index += 1
-            pending = pool.submit(load, following, buffers[index % 2]) if following is not None else None
+            pending = reader.submit(load, following, buffers[index % 2]) if following is not None else None
             yield tiles, array[: len(tiles)], valids
+    finally:  # a read in flight finishes before the caller may close ``src``
+        for pool in (reader, normalisers):
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)

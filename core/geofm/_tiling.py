@@ -8,12 +8,21 @@ whatever the scene height.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["StripeAccumulator", "Tile", "blend_window", "iter_tiles", "tile_starts"]
+__all__ = [
+    "StripeAccumulator",
+    "StripeBlender",
+    "Tile",
+    "batches",
+    "blend_window",
+    "iter_tiles",
+    "pool_valid",
+    "tile_starts",
+]
 
 WINDOW_FLOOR = 1e-3
 """Smallest blending weight: edge pixels that only one tile sees still get a well-defined value."""
@@ -79,12 +88,31 @@ def iter_tiles(height: int, width: int, rows: list[int], cols: list[int], tile: 
             yield Tile(index, row, col, min(tile, height - row), min(tile, width - col))
 
 
+def batches(tiles: Iterable[Tile], size: int) -> Iterator[list[Tile]]:
+    """``tiles`` in lists of ``size`` (the last one may be shorter)."""
+    batch: list[Tile] = []
+    for tile in tiles:
+        batch.append(tile)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def pool_valid(valid: np.ndarray, r: int, h: int, w: int) -> np.ndarray:
+    """(h, w) validity of patches of ``r`` x ``r`` pixels: a patch is valid when any of its pixels is."""
+    padded = np.zeros((h * r, w * r), dtype=bool)
+    padded[: valid.shape[0], : valid.shape[1]] = valid
+    return padded.reshape(h, r, w, r).any(axis=(1, 3))
+
+
 class StripeAccumulator:
     """Weighted sums of tile outputs over one stripe of ``tile`` rows across the whole scene width.
 
-    ``add`` accumulates ``values * window`` and ``window``; ``release(until)`` returns the blended rows
-    from the stripe's top up to scene row ``until`` (exclusive) with their validity, and moves the stripe
-    down so that its top is ``until``.
+    ``add`` accumulates ``values * window`` and ``window`` (``add_weighted`` takes the product made already);
+    ``release(until)`` returns the blended rows from the stripe's top up to scene row ``until`` (exclusive)
+    with their validity, and moves the stripe down so that its top is ``until``.
     """
 
     def __init__(self, channels: int, width: int, tile: int) -> None:
@@ -95,12 +123,16 @@ class StripeAccumulator:
 
     def add(self, row: int, col: int, values: np.ndarray, window: np.ndarray, valid: np.ndarray) -> None:
         """Accumulate one tile's (C, h, w) ``values`` at scene offset (``row``, ``col``)."""
-        height, width = values.shape[-2:]
+        self.add_weighted(row, col, values * window, window, valid)
+
+    def add_weighted(self, row: int, col: int, weighted: np.ndarray, window: np.ndarray, valid: np.ndarray) -> None:
+        """Accumulate one tile's (C, h, w) ``values * window``, already multiplied, at (``row``, ``col``)."""
+        height, width = weighted.shape[-2:]
         top = row - self.top
         if top < 0 or top + height > self.weights.shape[0]:
             raise RuntimeError(f"tile at row {row} (height {height}) is outside the stripe starting at {self.top}")
         rows, cols = slice(top, top + height), slice(col, col + width)
-        self.values[:, rows, cols] += values * window
+        self.values[:, rows, cols] += weighted
         self.weights[rows, cols] += window
         self.valid[rows, cols] = valid
 
@@ -122,3 +154,53 @@ class StripeAccumulator:
         self.valid[keep:] = False
         self.top = until
         return values, valid
+
+
+class StripeBlender:
+    """Blends batches of tile outputs into a :class:`StripeAccumulator` and hands on the rows they finish.
+
+    ``rows`` are the tile rows' scene offsets, ``window`` the (tile, tile) blending weight at output
+    resolution (``reduction`` scene pixels per output pixel). ``write(values, valid, top)`` receives the
+    blended (C, n, width) values and (n, width) validity of output rows ``top`` to ``top + n``.
+    """
+
+    def __init__(
+        self,
+        accumulator: StripeAccumulator,
+        rows: Sequence[int],
+        window: np.ndarray,
+        reduction: int,
+        write: Callable[[np.ndarray, np.ndarray, int], None],
+    ) -> None:
+        self.accumulator = accumulator
+        self.rows = rows
+        self.window = window
+        self.reduction = reduction
+        self.write = write
+        self.row_index = 0
+
+    def flush(self, until: int) -> None:
+        """Hand on the output rows from the stripe's top to ``until`` (exclusive)."""
+        top = self.accumulator.top
+        values, valid = self.accumulator.release(until)
+        self.write(values, valid, top)
+
+    def add(self, tiles: Sequence[Tile], weighted: np.ndarray | None, valids: Sequence[np.ndarray | None]) -> None:
+        """Blend ``weighted`` (B, C, tile, tile): the tiles' outputs already multiplied by ``window``.
+
+        A tile's validity is its (height, width) mask, or ``None`` when none of its pixels is valid (the
+        tile adds nothing); ``weighted`` is ``None`` when no tile of the batch has a valid pixel. Rows
+        finished by the start of a new tile row are written first.
+        """
+        r = self.reduction
+        for i, (tile, valid) in enumerate(zip(tiles, valids, strict=True)):
+            if tile.row_index != self.row_index:
+                self.flush(self.rows[tile.row_index] // r)
+                self.row_index = tile.row_index
+            if weighted is None or valid is None:
+                continue
+            h, w = -(-tile.height // r), -(-tile.width // r)
+            mask = valid if r == 1 else pool_valid(valid, r, h, w)
+            self.accumulator.add_weighted(
+                tile.row // r, tile.col // r, weighted[i, :, :h, :w], self.window[:h, :w], mask
+            )

@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ import numpy as np
 from geofm._outputs import OUTPUT_KINDS, output_tags, plan_output
 from geofm._preview import class_palette
 from geofm._scene import SceneBands, match_scene_bands, read_batches
-from geofm._tiling import StripeAccumulator, Tile, blend_window, iter_tiles, tile_starts
+from geofm._tiling import StripeAccumulator, StripeBlender, Tile, batches, blend_window, iter_tiles, tile_starts
 from geofm.errors import ConfigError, DataError
 from geofm.loading import LoadedRun, load_run_model
 
@@ -34,6 +37,8 @@ PRECISIONS = ("32", "bf16")
 BLOCK = 256
 GDAL_CACHE_MB = 64
 """GDAL block cache during prediction: enough for the blocks of one row of tiles, bounded for huge scenes."""
+WRITE_QUEUE = 2
+"""Batches of model output that may wait for the writer thread, when there is one (bounded memory)."""
 
 
 @dataclass(frozen=True)
@@ -89,13 +94,16 @@ def _device(name: str) -> Any:
 
 
 class _Runner:
-    """Tiles (B, C, H, W) -> blended quantities (B, K, h, w) as numpy, for the chosen output."""
+    """Tiles (B, C, H, W) -> blended quantities (B, K, h, w) times the blending ``weight`` (h, w), as numpy."""
 
-    def __init__(self, loaded: LoadedRun, kind: str, device: Any, precision: str) -> None:
+    def __init__(self, loaded: LoadedRun, kind: str, device: Any, precision: str, weight: np.ndarray) -> None:
+        import torch
+
         self.model = loaded.model
         self.kind = kind
         self.device = device
         self.bf16 = precision == "bf16"
+        self.weight = torch.from_numpy(weight).to(device)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -108,7 +116,8 @@ class _Runner:
                 result = self.model(image)
                 if self.kind in ("class", "probabilities"):
                     result = result.float().softmax(dim=1)
-        return result.float().cpu().numpy()
+            result = result.float() * self.weight  # the model's threads weight the whole batch at once
+        return result.cpu().numpy()
 
 
 def _embeddings(model: Any, image: Any) -> Any:
@@ -135,15 +144,64 @@ def _embedding_geometry(model: Any) -> tuple[int, int]:
 # --- one scene -------------------------------------------------------------------------------------
 
 
-def _batches(tiles: Iterator[Tile], size: int) -> Iterator[list[Tile]]:
-    batch: list[Tile] = []
-    for tile in tiles:
-        batch.append(tile)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _io_plan(device: Any) -> tuple[bool, int]:
+    """``(threaded, threads)``: whether reading and writing run in threads beside the model; threads for I/O.
+
+    ``threads`` is how many threads GDAL decodes and compresses blocks with and how many normalise tiles.
+
+    On a GPU, or when the model's CPU threads leave cores free, reading the next batch and blending and
+    writing the last one overlap the model call. When the model's threads already fill every core (the
+    default on CPU), threads beside them only preempt the model's threads, whose parallel regions then wait
+    for the slowest one: the model slows by more than the work the threads do. There reading and writing run
+    between model calls instead, with GDAL decoding and compressing blocks on all cores.
+    """
+    import torch
+
+    cores = _cpu_cores()
+    if device.type != "cpu":
+        return True, max(1, cores - 1)
+    spare = cores - torch.get_num_threads()
+    return (True, spare) if spare > 0 else (False, cores)
+
+
+def _run_batches(
+    stream: Iterator[tuple[Sequence[Tile], np.ndarray, list[np.ndarray | None]]],
+    runner: _Runner,
+    blender: StripeBlender,
+    threaded: bool,
+) -> int:
+    """Run the model on each batch of ``stream`` and blend its output; return how many tiles ran.
+
+    A batch whose tiles hold no valid pixel skips the model. ``threaded``: blending and writing happen in a
+    thread, at most :data:`WRITE_QUEUE` batches behind the model; a failure there stops the loop.
+    """
+    tiles_run = 0
+    writer = ThreadPoolExecutor(1, thread_name_prefix="geofm-write") if threaded else None
+    pending: deque[Future[None]] = deque()
+    try:
+        for tiles, array, valids in stream:
+            useful = sum(valid is not None for valid in valids)
+            results = runner(array) if useful else None
+            tiles_run += useful
+            if writer is None:
+                blender.add(tiles, results, valids)
+                continue
+            pending.append(writer.submit(blender.add, tiles, results, valids))
+            if len(pending) >= WRITE_QUEUE:
+                pending.popleft().result()
+        while pending:
+            pending.popleft().result()
+    finally:
+        if writer is not None:
+            writer.shutdown(cancel_futures=True)
+    return tiles_run
 
 
 def predict_scene(
@@ -154,7 +212,12 @@ def predict_scene(
     options: PredictOptions,
     device: Any,
 ) -> dict[str, Any]:
-    """Predict one open-able scene into ``destination``; return timings and sizes."""
+    """Predict one open-able scene into ``destination``; return timings and sizes.
+
+    Reading and normalising tiles, the model call and blending and writing form a pipeline whose stages
+    run in threads or one after the other, as :func:`_io_plan` decides for ``device``; queues between the
+    stages hold at most two batches, so memory stays bounded.
+    """
     import rasterio
     from affine import Affine
     from rasterio.windows import Window
@@ -168,19 +231,20 @@ def predict_scene(
             f"embeddings are per patch of {reduction} pixels: tile_size ({tile}) and overlap ({overlap}) must be "
             f"multiples of {reduction}"
         )
-    runner = _Runner(loaded, layout.kind, device, options.precision)
     channels = len(loaded.band_names)
     mean = np.asarray(loaded.mean, dtype=np.float32)[:, None, None] if loaded.mean else None
     std = np.asarray(loaded.std, dtype=np.float32)[:, None, None] if loaded.std else None
     r = layout.reduction
-    with rasterio.open(scene) as src:
+    out_tile = tile // r
+    window = blend_window(out_tile, out_tile, overlap // r)
+    runner = _Runner(loaded, layout.kind, device, options.precision, window)
+    threaded, threads = _io_plan(device)
+    with rasterio.Env(GDAL_NUM_THREADS=str(threads)), rasterio.open(scene) as src:
         height, width = src.height, src.width
         align = r if r > 1 else 1
         rows = tile_starts(height, tile, overlap, align)
         cols = tile_starts(width, tile, overlap, align)
         out_height, out_width = -(-height // r), -(-width // r)
-        out_tile = tile // r
-        window = blend_window(out_tile, out_tile, overlap // r)
         accumulator = StripeAccumulator(
             layout.count if layout.kind != "class" else loaded.num_classes, out_width, out_tile
         )
@@ -198,13 +262,14 @@ def predict_scene(
             "blockxsize": BLOCK,
             "blockysize": BLOCK,
             "BIGTIFF": "IF_SAFER",
+            # GDAL compresses written blocks in its threads while the model runs on: only where cores are free.
+            "num_threads": str(threads) if threaded else "1",
         }
         if options.compression.lower() != "none":
             profile["compress"] = options.compression.lower()
             if layout.dtype in ("uint8", "uint16") and options.compression.lower() in ("deflate", "lzw", "zstd"):
                 profile["predictor"] = 2
         partial = destination.with_name(destination.name + ".partial")
-        tiles_run = 0
         try:
             with rasterio.open(partial, "w", **profile) as dst:
                 tiling = {"geofm_tile_size": str(tile), "geofm_overlap": str(overlap)}
@@ -217,28 +282,17 @@ def predict_scene(
                     palette = class_palette(loaded.num_classes)
                     dst.write_colormap(1, {i: (*c, 255) for i, c in enumerate(palette)})
 
-                def flush(until: int) -> None:
-                    top = accumulator.top
-                    values, valid = accumulator.release(until)
-                    dst.write(layout.encode(values, valid), window=Window(0, top, out_width, until - top))
+                def write(values: np.ndarray, valid: np.ndarray, top: int) -> None:
+                    window = Window(0, top, values.shape[-1], values.shape[-2])
+                    dst.write(layout.encode(values, valid), window=window)
 
-                current_row = 0
-                batches = _batches(iter_tiles(height, width, rows, cols, tile), options.batch_size)
+                blender = StripeBlender(accumulator, rows, window, r, write)
+                tiles = batches(iter_tiles(height, width, rows, cols, tile), options.batch_size)
                 shape = (options.batch_size, channels, tile, tile)
-                for batch, array, valids in read_batches(src, bands, batches, shape, mean, std):
-                    useful = [i for i, v in enumerate(valids) if v.any()]
-                    results = runner(array) if useful else None
-                    tiles_run += len(useful)
-                    for i, t in enumerate(batch):
-                        if t.row_index != current_row:
-                            flush(rows[t.row_index] // r)
-                            current_row = t.row_index
-                        if results is None or i not in useful:
-                            continue
-                        h, w = -(-t.height // r), -(-t.width // r)
-                        valid = valids[i] if r == 1 else _pool_valid(valids[i], r, h, w)
-                        accumulator.add(t.row // r, t.col // r, results[i, :, :h, :w], window[:h, :w], valid)
-                flush(out_height)
+                stream = read_batches(src, bands, tiles, shape, mean, std, prefetch=threaded, workers=threads)
+                with closing(stream):
+                    tiles_run = _run_batches(stream, runner, blender, threaded)
+                blender.flush(out_height)
             os.replace(partial, destination)
         finally:
             partial.unlink(missing_ok=True)
@@ -253,13 +307,6 @@ def predict_scene(
         "seconds": round(elapsed, 3),
         "megapixels_per_s": round(height * width / 1e6 / elapsed, 4) if elapsed > 0 else None,
     }
-
-
-def _pool_valid(valid: np.ndarray, r: int, h: int, w: int) -> np.ndarray:
-    """A patch is valid when any of its pixels is."""
-    padded = np.zeros((h * r, w * r), dtype=bool)
-    padded[: valid.shape[0], : valid.shape[1]] = valid
-    return padded.reshape(h, r, w, r).any(axis=(1, 3))
 
 
 # --- the public entry point ------------------------------------------------------------------------
