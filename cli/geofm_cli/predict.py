@@ -31,7 +31,10 @@ def predict_command(
     preview: bool = typer.Option(False, "--preview", help="also write <scene>_pred.png: input RGB beside the map"),
 ) -> None:
     """Predict scenes of any size tile by tile, in bounded memory, keeping their georeference."""
+    from geofm.allocator import keep_freed_memory
     from geofm.inference import predict
+
+    keep_freed_memory()  # no page faults in again on every model call between reads and writes
 
     written = predict(
         run,
