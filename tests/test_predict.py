@@ -215,10 +215,10 @@ def test_stripe_releases_finished_rows_and_keeps_one_tile_of_rows() -> None:
     acc = StripeAccumulator(channels=2, width=10, tile=4)
     ones = np.ones((2, 4, 10), np.float32)
     window = np.full((4, 10), 0.5, np.float32)
-    acc.add(0, 0, ones, window, np.ones((4, 10), bool))
+    acc.add(0, 0, ones * window, window, np.ones((4, 10), bool))
     values, valid = acc.release(3)
     assert values.shape == (2, 3, 10) and np.allclose(values, 1.0) and valid.all()
-    acc.add(3, 0, 3 * ones, window, np.ones((4, 10), bool))
+    acc.add(3, 0, 3 * ones * window, window, np.ones((4, 10), bool))
     values, _ = acc.release(7)
     assert np.allclose(values[:, 0], 2.0)  # row 3: mean of the two tiles
     assert np.allclose(values[:, 1:], 3.0)

@@ -11,7 +11,7 @@ import numpy as np
 
 from geofm.errors import DataError
 
-__all__ = ["SceneBands", "StripeReader", "match_scene_bands", "normalise_into", "prepare_tile", "read_batches"]
+__all__ = ["SceneBands", "StripeReader", "match_scene_bands", "prepare_tile", "read_batches"]
 
 
 @dataclass(frozen=True)
@@ -120,44 +120,22 @@ class StripeReader:
             out[...] = read_pixels(self.src, Path(self.src.name), self.indexes, window=window)
 
 
-def normalise_into(
-    raw: np.ndarray, valid: np.ndarray, mean: np.ndarray | None, std: np.ndarray | None, out: np.ndarray
-) -> None:
-    """Write raw (C, h, w) pixels into the top left of ``out`` (C, tile, tile), normalised, invalid and padding 0.
-
-    The arithmetic is that of ``(float32(raw) - mean) / std``; types that float32 holds exactly are
-    converted inside the subtraction, saving a pass over the pixels.
-    """
-    height, width = raw.shape[-2:]
-    data = out[:, :height, :width]
-    if mean is not None and std is not None:
-        if np.result_type(raw.dtype, np.float32) == np.float32:
-            np.subtract(raw, mean, out=data)
-        else:
-            np.copyto(data, raw, casting="unsafe")
-            data -= mean
-        data /= std
-    else:
-        np.copyto(data, raw, casting="unsafe")
-    if not valid.all():
-        np.copyto(data, 0.0, where=~valid)
-    if height < out.shape[1]:
-        out[:, height:] = 0.0
-    if width < out.shape[2]:
-        out[:, :height, width:] = 0.0
-
-
 def prepare_tile(
-    raw: np.ndarray, nodata: float | None, mean: np.ndarray | None, std: np.ndarray | None, out: np.ndarray
+    raw: np.ndarray, nodata: float | None, mean: Sequence[float], std: Sequence[float], out: np.ndarray
 ) -> np.ndarray | None:
-    """Normalise raw (C, h, w) pixels into ``out`` (:func:`normalise_into`); their (h, w) validity, ``None`` if none.
+    """Normalise raw (C, h, w) pixels into the top left of ``out`` (C, tile, tile); their (h, w) validity.
 
-    A pixel is valid when none of its bands is NaN, infinite or equal to the file's nodata value.
+    Invalid pixels and the padding beyond (h, w) become 0. A pixel is valid when none of its bands is NaN,
+    infinite or equal to the file's nodata value; the validity is ``None`` when no pixel is.
     """
     from geofm.data.reading import valid_mask
+    from geofm.data.transforms import normalize
 
     valid = valid_mask(raw, nodata)
-    normalise_into(raw, valid, mean, std, out)
+    height, width = raw.shape[-2:]
+    normalize(raw, mean, std, valid=None if valid.all() else valid, out=out[:, :height, :width])
+    out[:, height:] = 0.0
+    out[:, :height, width:] = 0.0
     return valid if valid.any() else None
 
 
@@ -166,8 +144,8 @@ def read_batches(
     bands: SceneBands,
     batches: Iterable[Sequence[Any]],
     shape: tuple[int, int, int, int],
-    mean: np.ndarray | None,
-    std: np.ndarray | None,
+    mean: Sequence[float],
+    std: Sequence[float],
     *,
     prefetch: bool = True,
     workers: int = 1,

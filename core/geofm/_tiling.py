@@ -110,7 +110,7 @@ def pool_valid(valid: np.ndarray, r: int, h: int, w: int) -> np.ndarray:
 class StripeAccumulator:
     """Weighted sums of tile outputs over one stripe of ``tile`` rows across the whole scene width.
 
-    ``add`` accumulates ``values * window`` and ``window`` (``add_weighted`` takes the product made already);
+    ``add`` accumulates ``values * window`` (the product made by the caller) and ``window``;
     ``release(until)`` returns the blended rows from the stripe's top up to scene row ``until`` (exclusive)
     with their validity, and moves the stripe down so that its top is ``until``.
     """
@@ -121,12 +121,8 @@ class StripeAccumulator:
         self.valid = np.zeros((tile, width), dtype=bool)
         self.top = 0
 
-    def add(self, row: int, col: int, values: np.ndarray, window: np.ndarray, valid: np.ndarray) -> None:
-        """Accumulate one tile's (C, h, w) ``values`` at scene offset (``row``, ``col``)."""
-        self.add_weighted(row, col, values * window, window, valid)
-
-    def add_weighted(self, row: int, col: int, weighted: np.ndarray, window: np.ndarray, valid: np.ndarray) -> None:
-        """Accumulate one tile's (C, h, w) ``values * window``, already multiplied, at (``row``, ``col``)."""
+    def add(self, row: int, col: int, weighted: np.ndarray, window: np.ndarray, valid: np.ndarray) -> None:
+        """Accumulate one tile's (C, h, w) ``values * window`` (multiplied by the caller) at (``row``, ``col``)."""
         height, width = weighted.shape[-2:]
         top = row - self.top
         if top < 0 or top + height > self.weights.shape[0]:
@@ -201,6 +197,4 @@ class StripeBlender:
                 continue
             h, w = -(-tile.height // r), -(-tile.width // r)
             mask = valid if r == 1 else pool_valid(valid, r, h, w)
-            self.accumulator.add_weighted(
-                tile.row // r, tile.col // r, weighted[i, :, :h, :w], self.window[:h, :w], mask
-            )
+            self.accumulator.add(tile.row // r, tile.col // r, weighted[i, :, :h, :w], self.window[:h, :w], mask)

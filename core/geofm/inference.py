@@ -232,8 +232,8 @@ def predict_scene(
             f"multiples of {reduction}"
         )
     channels = len(loaded.band_names)
-    mean = np.asarray(loaded.mean, dtype=np.float32)[:, None, None] if loaded.mean else None
-    std = np.asarray(loaded.std, dtype=np.float32)[:, None, None] if loaded.std else None
+    mean = list(loaded.mean) if loaded.mean else [0.0] * channels  # a run without statistics: raw values
+    std = list(loaded.std) if loaded.std else [1.0] * channels
     r = layout.reduction
     out_tile = tile // r
     window = blend_window(out_tile, out_tile, overlap // r)

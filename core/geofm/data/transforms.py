@@ -28,11 +28,13 @@ def normalize(
     *,
     scale: float = 1.0,
     valid: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(image * scale - mean) / std`` per band (axis 0), as float32; pixels not ``valid`` become 0.
 
     ``mean`` and ``std`` are in the units after scaling (e.g. reflectance x 10000 when the model was
     pretrained on that). A band count that differs from ``len(mean)`` raises :class:`DataError`.
+    The result is a new array, or ``out`` (float32, the image's shape) when given.
     """
     channels = image.shape[0]
     if len(mean) != channels or len(std) != channels:
@@ -43,7 +45,10 @@ def normalize(
     shape = (channels,) + (1,) * (image.ndim - 1)
     mean_arr = np.asarray(mean, np.float32).reshape(shape)
     std_arr = np.asarray(std, np.float32).reshape(shape)
-    out = image.astype(np.float32, copy=True)  # one new array, then in place: the input is never changed
+    if out is None:
+        out = image.astype(np.float32, copy=True)  # one new array, then in place: the input is never changed
+    else:
+        np.copyto(out, image, casting="unsafe")
     if scale != 1.0:
         np.multiply(out, np.float32(scale), out=out)
     np.subtract(out, mean_arr, out=out)

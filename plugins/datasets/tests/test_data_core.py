@@ -109,6 +109,17 @@ def test_find_rasters_folders_globs_and_missing(tmp_path: Path, write_tif) -> No
         find_rasters(tmp_path / "nope")
 
 
+def test_normalize_writes_into_a_given_array_without_touching_the_input() -> None:
+    raw = np.array([[[1000, 1300]], [[0, 500]]], np.int16)
+    buffer = np.full((2, 3, 4), 7.0, np.float32)
+    target = buffer[:, :1, :2]
+    result = normalize(raw, (1000.0, 500.0), (300.0, 250.0), valid=np.array([[True, False]]), out=target)
+    assert result is target and np.shares_memory(result, buffer)
+    np.testing.assert_allclose(buffer[:, 0, :2], [[0.0, 0.0], [-2.0, 0.0]])
+    assert (buffer[:, 1:] == 7.0).all() and (buffer[:, :1, 2:] == 7.0).all()  # only the view was written
+    assert raw.tolist() == [[[1000, 1300]], [[0, 500]]]
+
+
 def test_normalize_and_flips() -> None:
     image = np.array([[[10.0, 20.0]], [[1.0, 3.0]]], np.float32)
     valid = np.array([[True, False]])
