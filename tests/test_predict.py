@@ -7,6 +7,7 @@ import itertools
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -369,6 +370,44 @@ def test_threaded_and_serial_pipelines_write_the_same_file(plugin, tmp_path: Pat
     np.testing.assert_array_equal(first, second)  # bit for bit, NaN where invalid
     expected, valid = reference(run_dir, data)
     np.testing.assert_allclose(second[:, valid], expected[:, valid], atol=1e-5)
+
+
+def test_serial_plan_blends_beside_the_reads_and_leaves_the_model_alone(plugin, tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    import geofm.inference
+
+    lock = threading.Lock()
+    seen = {"blending": 0, "model_calls_while_blending": 0, "model_calls": 0, "blend_threads": set()}
+    blend, call = geofm.inference.StripeBlender.add, geofm.inference._Runner.__call__
+
+    def slow_blend(self, tiles, results, valids) -> None:
+        with lock:
+            seen["blending"] += 1
+            seen["blend_threads"].add(threading.get_ident())
+        try:
+            time.sleep(0.02)  # long enough that a model call started meanwhile would be seen
+            blend(self, tiles, results, valids)
+        finally:
+            with lock:
+                seen["blending"] -= 1
+
+    def watched_call(self, batch):
+        with lock:
+            seen["model_calls"] += 1
+            seen["model_calls_while_blending"] += seen["blending"] > 0
+        return call(self, batch)
+
+    monkeypatch.setattr(geofm.inference, "_io_plan", lambda device: (False, 1))
+    monkeypatch.setattr(geofm.inference.StripeBlender, "add", slow_blend)
+    monkeypatch.setattr(geofm.inference._Runner, "__call__", watched_call)
+    run_dir = make_run(tmp_path)
+    scene = tmp_path / "scene.tif"
+    make_scene(scene, 150, 150)
+    predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=3)
+    assert seen["model_calls"] > 5
+    assert seen["model_calls_while_blending"] == 0  # every core is the model's during its calls
+    assert threading.get_ident() not in seen["blend_threads"]  # blending ran beside the main thread's reads
 
 
 @pytest.mark.parametrize("threaded", [True, False])

@@ -179,28 +179,28 @@ def _run_batches(
 ) -> int:
     """Run the model on each batch of ``stream`` and blend its output; return how many tiles ran.
 
-    A batch whose tiles hold no valid pixel skips the model. ``threaded``: blending and writing happen in a
-    thread, at most :data:`WRITE_QUEUE` batches behind the model; a failure there stops the loop.
+    Blending and writing a batch happen in a thread while the next batch is read from ``stream``. With
+    ``threaded`` they may go on during the model calls too, at most :data:`WRITE_QUEUE` batches behind;
+    otherwise each model call waits for them and has every core to itself. A failure in the writer stops
+    the loop. A batch whose tiles hold no valid pixel skips the model.
     """
     tiles_run = 0
-    writer = ThreadPoolExecutor(1, thread_name_prefix="geofm-write") if threaded else None
+    behind = WRITE_QUEUE if threaded else 0
     pending: deque[Future[None]] = deque()
-    try:
-        for tiles, array, valids in stream:
-            useful = sum(valid is not None for valid in valids)
-            results = runner(array) if useful else None
-            tiles_run += useful
-            if writer is None:
-                blender.add(tiles, results, valids)
-                continue
-            pending.append(writer.submit(blender.add, tiles, results, valids))
-            if len(pending) >= WRITE_QUEUE:
+    with ThreadPoolExecutor(1, thread_name_prefix="geofm-write") as writer:
+        try:
+            for tiles, array, valids in stream:  # reading the next batch overlaps the writer
+                while len(pending) > behind:
+                    pending.popleft().result()
+                useful = sum(valid is not None for valid in valids)
+                results = runner(array) if useful else None
+                tiles_run += useful
+                pending.append(writer.submit(blender.add, tiles, results, valids))
+            while pending:
                 pending.popleft().result()
-        while pending:
-            pending.popleft().result()
-    finally:
-        if writer is not None:
-            writer.shutdown(cancel_futures=True)
+        finally:
+            for future in pending:
+                future.cancel()
     return tiles_run
 
 

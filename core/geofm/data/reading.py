@@ -226,12 +226,14 @@ def select_bands(
 
 def valid_mask(image: np.ndarray, nodata: float | None) -> np.ndarray:
     """(H, W) bool: pixels where every band is finite and differs from ``nodata``."""
-    if np.issubdtype(image.dtype, np.floating):
-        valid = np.isfinite(image).all(axis=0)
-    else:
-        valid = np.ones(image.shape[1:], bool)
-    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-        valid &= (image != nodata).all(axis=0)
+    has_nodata = nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata))
+    if not np.issubdtype(image.dtype, np.floating):
+        if not has_nodata:
+            return np.ones(image.shape[1:], bool)
+        return np.logical_and.reduce(image != nodata, axis=0)
+    valid = np.logical_and.reduce(np.isfinite(image), axis=0)
+    if has_nodata:
+        valid &= np.logical_and.reduce(image != nodata, axis=0)
     return valid
 
 

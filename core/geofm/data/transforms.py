@@ -46,12 +46,14 @@ def normalize(
     mean_arr = np.asarray(mean, np.float32).reshape(shape)
     std_arr = np.asarray(std, np.float32).reshape(shape)
     if out is None:
-        out = image.astype(np.float32, copy=True)  # one new array, then in place: the input is never changed
+        out = np.empty(image.shape, np.float32)  # the input is never changed
+    if scale == 1.0 and np.result_type(image.dtype, np.float32) == np.float32:
+        np.subtract(image, mean_arr, out=out)  # one pass: integer pixels up to 16 bits are exact in float32
     else:
         np.copyto(out, image, casting="unsafe")
-    if scale != 1.0:
-        np.multiply(out, np.float32(scale), out=out)
-    np.subtract(out, mean_arr, out=out)
+        if scale != 1.0:
+            np.multiply(out, np.float32(scale), out=out)
+        np.subtract(out, mean_arr, out=out)
     np.divide(out, std_arr, out=out)
     if valid is not None:
         np.copyto(out, np.float32(0.0), where=~np.asarray(valid, bool))
