@@ -3,16 +3,20 @@
 For each scene size (default 2048 and 8192 pixels square, 6 bands int16, tiled and deflate-compressed)
 a fresh interpreter sets glibc's allocator as `geofm predict` does (`geofm.allocator`), loads a tiny model
 (tiny_vit + linear decoder), opens the scene to count its tiles and runs one warm-up batch (first-call
-costs such as oneDNN's kernel selection). Untimed so far. It then alternates two timed jobs ``--repeats``
-times (default: 31 pairs at 2048 pixels, fewer for larger scenes, at least 3):
+costs such as oneDNN's kernel selection). Untimed so far. It then alternates three timed jobs
+``--repeats`` times (default: 31 at 2048 pixels, fewer for larger scenes, at least 3):
 
 - `geofm.inference.predict` on the scene: finding the input, checking its bands, reading, normalising,
   the model, blending, writing and compressing the output GeoTIFF;
+- the same `predict` with a model whose forward only returns zeros of the output's shape: the pipeline
+  around the model alone (``pipeline_without_model_s``, median);
 - the bare model forward on the same number of tiles, in the same batches, from one random batch.
 
-Alternating in one process lets drift in machine load hit both alike: ``overhead`` is the median, over
+Alternating in one process lets drift in machine load hit all alike: ``overhead`` is the median, over
 the repeats, of predict time / bare forward time of each adjacent pair (each ratio is listed too, as is
-the ratio of the fastest of each). Times are the fastest of each. Peak RSS
+the ratio of the fastest of each). ``overhead_from_parts`` is (bare + pipeline) / bare from the medians:
+the same ratio built from its two parts, where on a CPU the model runs alone between the pipeline's
+steps; it is far less noisy than the ratio of two noisy totals. Times are the fastest of each. Peak RSS
 (``resource.getrusage(...).ru_maxrss``) is read right after the first predict, before the bare forward
 ever runs. Prints JSON.
 
@@ -132,6 +136,24 @@ def prepare(args: argparse.Namespace) -> tuple[Any, int]:
     return loaded, tiles
 
 
+def without_model(loaded: Any) -> Any:
+    """``loaded`` with a model whose forward returns zeros of the real output shape: predict's pipeline alone."""
+    import dataclasses
+
+    import torch
+
+    class NoForward(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module, classes: int) -> None:
+            super().__init__()
+            self.backbone = model.backbone  # predict reads the output geometry from it
+            self.classes = classes
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return image.new_zeros(image.shape[0], self.classes, *image.shape[-2:])
+
+    return dataclasses.replace(loaded, model=NoForward(loaded.model, loaded.num_classes))
+
+
 def child(args: argparse.Namespace) -> dict:
     """Alternate timed `predict` calls and bare forwards over the same tiles; their times and the peak RSS."""
     import torch
@@ -143,8 +165,10 @@ def child(args: argparse.Namespace) -> dict:
     loaded, tiles = prepare(args)
     rss_loaded = peak_rss_mb()
     batch = torch.randn(args.batch_size, len(BANDS), args.tile_size, args.tile_size)
-    predict_s, bare_s, peak = [], [], None
-    for _ in range(args.repeats):
+    pipeline_only = without_model(loaded)
+    predict_s, bare_s, pipeline_s, peak = [], [], [], None
+
+    def timed_predict(run: Any) -> float:
         started = time.perf_counter()
         predict(
             args.run,
@@ -155,10 +179,14 @@ def child(args: argparse.Namespace) -> dict:
             batch_size=args.batch_size,
             device="cpu",
             overwrite=True,
-            loaded=loaded,
+            loaded=run,
         )
-        predict_s.append(time.perf_counter() - started)
+        return time.perf_counter() - started
+
+    for _ in range(args.repeats):
+        predict_s.append(timed_predict(loaded))
         peak = peak if peak is not None else peak_rss_mb()
+        pipeline_s.append(timed_predict(pipeline_only))
         started = time.perf_counter()
         with torch.inference_mode():
             for start in range(0, tiles, args.batch_size):
@@ -168,6 +196,7 @@ def child(args: argparse.Namespace) -> dict:
         "tiles": tiles,
         "predict_s": predict_s,
         "bare_s": bare_s,
+        "pipeline_s": pipeline_s,
         "peak_rss_mb": peak,
         "rss_after_model_load_mb": rss_loaded,
     }
@@ -245,6 +274,8 @@ def main() -> None:
             timings = run_child(scene, run_dir, root / "out", repeats, args)
             best, bare = min(timings["predict_s"]), min(timings["bare_s"])
             paired = [p / b for p, b in zip(timings["predict_s"], timings["bare_s"], strict=True)]
+            pipeline = statistics.median(timings["pipeline_s"])
+            bare_median = statistics.median(timings["bare_s"])
             results.append(
                 {
                     "size": size,
@@ -257,6 +288,8 @@ def main() -> None:
                     "overhead": round(statistics.median(paired), 3),
                     "overhead_of_fastest": round(best / bare, 3),
                     "overhead_per_pair": [round(ratio, 3) for ratio in paired],
+                    "pipeline_without_model_s": round(pipeline, 3),
+                    "overhead_from_parts": round((bare_median + pipeline) / bare_median, 3),
                     "megapixels_per_s": round(size * size / 1e6 / best, 3),
                     "peak_rss_mb": round(timings["peak_rss_mb"], 1),
                     "rss_after_model_load_mb": round(timings["rss_after_model_load_mb"], 1),
