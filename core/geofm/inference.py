@@ -160,7 +160,8 @@ def _io_plan(device: Any) -> tuple[bool, int]:
     writing the last one overlap the model call. When the model's threads already fill every core (the
     default on CPU), threads beside them only preempt the model's threads, whose parallel regions then wait
     for the slowest one: the model slows by more than the work the threads do. There reading and writing run
-    between model calls instead, with GDAL decoding and compressing blocks on all cores.
+    between model calls instead, side by side (blending and writing one batch while the next is read), with
+    GDAL decoding blocks on all cores.
     """
     import torch
 
@@ -214,9 +215,9 @@ def predict_scene(
 ) -> dict[str, Any]:
     """Predict one open-able scene into ``destination``; return timings and sizes.
 
-    Reading and normalising tiles, the model call and blending and writing form a pipeline whose stages
-    run in threads or one after the other, as :func:`_io_plan` decides for ``device``; queues between the
-    stages hold at most two batches, so memory stays bounded.
+    Reading and normalising tiles, the model call and blending and writing form a pipeline: reading and
+    writing run beside each other, and beside the model too where :func:`_io_plan` finds cores to spare
+    for ``device``; queues between the stages hold at most two batches, so memory stays bounded.
     """
     import rasterio
     from affine import Affine
