@@ -434,6 +434,34 @@ def test_a_failure_while_writing_stops_the_scene_and_leaves_no_file(
     assert not list((tmp_path / "out").iterdir())
 
 
+@pytest.mark.parametrize(
+    ("damage", "failure"),
+    [("header", "cannot open"), ("truncated", "cannot read pixels of"), ("garbled", "cannot read pixels of")],
+)
+def test_a_damaged_scene_is_a_clear_error_and_leaves_no_output(
+    plugin, tmp_path: Path, damage: str, failure: str
+) -> None:
+    from rasterio.shutil import copy as copy_raster
+
+    run_dir = make_run(tmp_path)
+    plain, scene = tmp_path / "plain.tif", tmp_path / "broken.tif"
+    make_scene(plain, 300, 300)
+    copy_raster(plain, scene, driver="GTiff", compress="deflate", tiled=True, blockxsize=64, blockysize=64)
+    size = scene.stat().st_size
+    with scene.open("r+b") as file:
+        if damage == "header":
+            file.write(b"not a tiff at all")
+        elif damage == "truncated":  # the directory (written first by the copy) survives, the blocks do not
+            file.truncate(size // 2)
+        else:  # some compressed pixel blocks are overwritten
+            file.seek(size // 3)
+            file.write(bytes(range(256)) * (size // 3 // 256))
+    with pytest.raises(DataError, match=failure + r" .*broken\.tif.*corrupt.*leave it out of the inputs"):
+        predict(run_dir, [scene], tmp_path / "out", tile_size=64, overlap=8)
+    written = list((tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
+    assert not written  # neither an output nor a .partial file
+
+
 def test_band_mismatch_is_reported_before_any_compute(plugin, tmp_path: Path, monkeypatch) -> None:
     run_dir = make_run(tmp_path)
     good = tmp_path / "a_good.tif"

@@ -117,7 +117,7 @@ def _open(path: Path) -> Any:
     except RasterioError as error:
         raise DataError(
             f"cannot open {path} as a raster ({error}). The file is corrupt, truncated or not a GeoTIFF: "
-            "re-download or regenerate it, or remove it from the dataset."
+            "re-download or regenerate it, or leave it out of the inputs."
         ) from error
 
 
@@ -258,7 +258,7 @@ def read_pixels(src: Any, path: Path, indexes: int | Sequence[int], *, what: str
     except RasterioError as error:
         raise DataError(
             f"cannot read pixels of {what}{path} ({error}): the file is corrupt or truncated. "
-            "Re-download or regenerate it, or remove it from the dataset."
+            "Re-download or regenerate it, or leave it out of the inputs."
         ) from error
 
 
