@@ -377,37 +377,58 @@ def test_serial_plan_blends_beside_the_reads_and_leaves_the_model_alone(plugin, 
 
     import geofm.inference
 
-    lock = threading.Lock()
-    seen = {"blending": 0, "model_calls_while_blending": 0, "model_calls": 0, "blend_threads": set()}
-    blend, call = geofm.inference.StripeBlender.add, geofm.inference._Runner.__call__
+    progress = threading.Condition()
+    seen = {"read": 0, "done": False, "blends": 0, "blending": False, "model_calls": 0, "overlaps": 0}
+    blend_threads = set()
+    read_batches, blend, call = (
+        geofm.inference.read_batches,
+        geofm.inference.StripeBlender.add,
+        geofm.inference._Runner.__call__,
+    )
 
-    def slow_blend(self, tiles, results, valids) -> None:
-        with lock:
-            seen["blending"] += 1
-            seen["blend_threads"].add(threading.get_ident())
+    def counted_reads(*args, **kwargs):
+        for item in read_batches(*args, **kwargs):
+            with progress:
+                seen["read"] += 1
+                progress.notify_all()
+            yield item
+        with progress:
+            seen["done"] = True
+            progress.notify_all()
+
+    def blend_once_the_next_batch_is_read(self, tiles, results, valids) -> None:
+        with progress:
+            index = seen["blends"]
+            seen["blends"] += 1
+            seen["blending"] = True
+            blend_threads.add(threading.get_ident())
+            # only a pipeline that reads batch index + 1 while this one blends gets past at once
+            progress.wait_for(lambda: seen["read"] > index + 1 or seen["done"], timeout=2)
         try:
-            time.sleep(0.02)  # long enough that a model call started meanwhile would be seen
             blend(self, tiles, results, valids)
         finally:
-            with lock:
-                seen["blending"] -= 1
+            with progress:
+                seen["blending"] = False
 
     def watched_call(self, batch):
-        with lock:
+        with progress:
             seen["model_calls"] += 1
-            seen["model_calls_while_blending"] += seen["blending"] > 0
+            seen["overlaps"] += seen["blending"]
         return call(self, batch)
 
     monkeypatch.setattr(geofm.inference, "_io_plan", lambda device: (False, 1))
-    monkeypatch.setattr(geofm.inference.StripeBlender, "add", slow_blend)
+    monkeypatch.setattr(geofm.inference, "read_batches", counted_reads)
+    monkeypatch.setattr(geofm.inference.StripeBlender, "add", blend_once_the_next_batch_is_read)
     monkeypatch.setattr(geofm.inference._Runner, "__call__", watched_call)
     run_dir = make_run(tmp_path)
     scene = tmp_path / "scene.tif"
     make_scene(scene, 150, 150)
+    started = time.perf_counter()
     predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=3)
     assert seen["model_calls"] > 5
-    assert seen["model_calls_while_blending"] == 0  # every core is the model's during its calls
-    assert threading.get_ident() not in seen["blend_threads"]  # blending ran beside the main thread's reads
+    assert seen["overlaps"] == 0  # every core is the model's during its calls
+    assert threading.get_ident() not in blend_threads  # blending ran beside the main thread's reads
+    assert time.perf_counter() - started < 2  # no blend had to wait out its timeout
 
 
 @pytest.mark.parametrize("threaded", [True, False])
