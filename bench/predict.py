@@ -205,9 +205,9 @@ def child(args: argparse.Namespace) -> dict:
 def default_repeats(size: int) -> int:
     """Timed pairs for a ``size`` square scene: 31 at 2048 pixels, fewer as the area grows, at least 3.
 
-    Identical runs on a shared 2-core VM differ by up to +-25 %; a pair at 2048 pixels takes ~5 s, so 31
-    pairs bound the median's error to about +-0.02 in 2.5 minutes. Larger scenes average the noise within
-    each run.
+    Single pairs on a shared 2-core VM range from 0.7 to 1.6 (the cores' speed changes by the second); a
+    pair at 2048 pixels takes ~5 s, and with 31 of them the median still moves by about +-0.03 between
+    benchmark runs. A pair at 8192 pixels takes ~75 s.
     """
     return max(3, round(31 * (2048 / size) ** 2))
 
