@@ -158,7 +158,7 @@ def read_batches(
     in a thread while the caller uses the last one. Two arrays alternate: the one yielded stays untouched
     until the following batch is requested. Only one thread at a time touches ``src``.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     buffers = (np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32))
     stripe = StripeReader(src, bands, shape[2])
@@ -186,21 +186,23 @@ def read_batches(
             start = end
         return tiles, out, valids
 
+    def submit(tiles: Sequence[Any], out: np.ndarray) -> Future[tuple[Sequence[Any], np.ndarray, list[Any]]]:
+        if reader is not None:
+            return reader.submit(load, tiles, out)
+        loaded: Future[tuple[Sequence[Any], np.ndarray, list[Any]]] = Future()
+        loaded.set_result(load(tiles, out))  # without prefetch: read now, in the caller's thread
+        return loaded
+
     try:
-        if reader is None:
-            for index, tiles in enumerate(batches):
-                _, array, valids = load(tiles, buffers[index % 2])
-                yield tiles, array[: len(tiles)], valids
-            return
         iterator = iter(batches)
         first = next(iterator, None)
-        pending = reader.submit(load, first, buffers[0]) if first is not None else None
+        pending = submit(first, buffers[0]) if first is not None else None
         index = 0
         while pending is not None:
             tiles, array, valids = pending.result()
             following = next(iterator, None)
             index += 1
-            pending = reader.submit(load, following, buffers[index % 2]) if following is not None else None
+            pending = submit(following, buffers[index % 2]) if following is not None else None
             yield tiles, array[: len(tiles)], valids
     finally:  # a read in flight finishes before the caller may close ``src``
         for pool in (reader, normalisers):

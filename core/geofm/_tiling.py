@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -90,13 +91,8 @@ def iter_tiles(height: int, width: int, rows: list[int], cols: list[int], tile: 
 
 def batches(tiles: Iterable[Tile], size: int) -> Iterator[list[Tile]]:
     """``tiles`` in lists of ``size`` (the last one may be shorter)."""
-    batch: list[Tile] = []
-    for tile in tiles:
-        batch.append(tile)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    iterator = iter(tiles)
+    while batch := list(islice(iterator, size)):
         yield batch
 
 
