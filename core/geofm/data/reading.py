@@ -224,13 +224,20 @@ def select_bands(
     return BandSelection(tuple(position[b] + 1 for b in canonical_wanted), canonical_wanted)
 
 
+def _holds(dtype: np.dtype, value: float) -> bool:
+    """Whether integer ``dtype`` can hold ``value`` exactly."""
+    info = np.iinfo(dtype)
+    return float(value).is_integer() and info.min <= value <= info.max
+
+
 def valid_mask(image: np.ndarray, nodata: float | None) -> np.ndarray:
     """(H, W) bool: pixels where every band is finite and differs from ``nodata``."""
     has_nodata = nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata))
-    if not np.issubdtype(image.dtype, np.floating):
-        if not has_nodata:
-            return np.ones(image.shape[1:], bool)
-        return np.logical_and.reduce(image != nodata, axis=0)
+    if np.issubdtype(image.dtype, np.integer):
+        if not has_nodata or not _holds(image.dtype, nodata):
+            return np.ones(image.shape[1:], bool)  # no pixel can equal a value its type cannot hold
+        # compared in the pixels' own type: a Python float would first cast every pixel to float64
+        return np.logical_and.reduce(image != image.dtype.type(nodata), axis=0)
     valid = np.logical_and.reduce(np.isfinite(image), axis=0)
     if has_nodata:
         valid &= np.logical_and.reduce(image != nodata, axis=0)

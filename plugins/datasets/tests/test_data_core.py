@@ -22,6 +22,7 @@ from geofm.data import (
     read_window,
     select_bands,
     timestamp,
+    valid_mask,
 )
 from geofm.errors import DataError
 
@@ -118,6 +119,25 @@ def test_normalize_writes_into_a_given_array_without_touching_the_input() -> Non
     np.testing.assert_allclose(buffer[:, 0, :2], [[0.0, 0.0], [-2.0, 0.0]])
     assert (buffer[:, 1:] == 7.0).all() and (buffer[:, :1, 2:] == 7.0).all()  # only the view was written
     assert raw.tolist() == [[[1000, 1300]], [[0, 500]]]
+
+
+@pytest.mark.parametrize(
+    ("pixels", "dtype", "nodata", "expected"),
+    [
+        ([[[0, -9999], [7, 0]], [[5, 5], [5, 0]]], np.int16, 0.0, [[0, 1], [1, 0]]),  # GDAL gives nodata as a float
+        ([[[0, -9999], [7, 0]], [[5, 5], [5, 0]]], np.int16, -9999.0, [[1, 0], [1, 1]]),
+        ([[[0, 1], [65535, 2]], [[5, 5], [5, 5]]], np.uint16, 65535.0, [[1, 1], [0, 1]]),
+        ([[[0, 255], [254, 1]], [[255, 255], [0, 0]]], np.uint8, 255.5, [[1, 1], [1, 1]]),  # cannot be a uint8
+        ([[[0, 255], [254, 1]], [[255, 255], [0, 0]]], np.uint8, -1.0, [[1, 1], [1, 1]]),
+        ([[[0, 255], [254, 1]], [[255, 255], [0, 0]]], np.uint8, None, [[1, 1], [1, 1]]),
+        ([[[0, -9999], [1, np.nan]], [[5, 5], [5, 5]]], np.float32, -9999.0, [[1, 0], [1, 0]]),  # NaN too
+    ],
+)
+def test_valid_mask_finds_nodata_in_any_pixel_type(
+    pixels: list, dtype: type, nodata: float | None, expected: list
+) -> None:
+    image = np.array(pixels, dtype=dtype)
+    np.testing.assert_array_equal(valid_mask(image, nodata), np.array(expected, bool))
 
 
 def test_normalize_and_flips() -> None:
