@@ -3,22 +3,27 @@
 For each scene size (default 2048 and 8192 pixels square, 6 bands int16, tiled and deflate-compressed)
 a fresh interpreter sets glibc's allocator as `geofm predict` does (`geofm.allocator`), loads a tiny model
 (tiny_vit + linear decoder), opens the scene to count its tiles and runs one warm-up batch (first-call
-costs such as oneDNN's kernel selection). Untimed so far. It then alternates three timed jobs
-``--repeats`` times (default: 31 at 2048 pixels, fewer for larger scenes, at least 3):
+costs such as oneDNN's kernel selection). Untimed so far. It then runs four timed jobs ``--repeats``
+times (default: 31 at 2048 pixels, fewer for larger scenes, at least 3), in an order that rotates from
+one repeat to the next:
 
 - `geofm.inference.predict` on the scene: finding the input, checking its bands, reading, normalising,
   the model, blending, writing and compressing the output GeoTIFF;
 - the same `predict` with a model whose forward only returns zeros of the output's shape: the pipeline
   around the model alone (``pipeline_without_model_s``, median);
-- the bare model forward on the same number of tiles, in the same batches, from one random batch.
+- the bare model forward on the same number of tiles, in the same batches, from one random batch, run
+  the way predict runs the model (``bare_forward_s``): on a CPU whose cores torch's threads fill,
+  `geofm.inference.STREAMS` calls at once, each with its share of the threads (`geofm.inference._plan`);
+- the same bare forward as a plain loop of calls with all of torch's threads
+  (``plain_forward_s``), the way one usually calls a model.
 
-Alternating in one process lets drift in machine load hit all alike: ``overhead`` is the median, over
-the repeats, of predict time / bare forward time of each adjacent pair (each ratio is listed too, as is
-the ratio of the fastest of each). ``overhead_from_parts`` is (bare + pipeline) / bare from the medians:
-the same ratio built from its two parts, where on a CPU the model runs alone between the pipeline's
-steps; it is far less noisy than the ratio of two noisy totals. Times are the fastest of each. Peak RSS
-(``resource.getrusage(...).ru_maxrss``) is read right after the first predict, before the bare forward
-ever runs. Prints JSON.
+Running the jobs in turn in one process lets drift in machine load hit all alike: ``overhead`` is the
+median, over the repeats, of predict time / bare forward time of the same repeat (each ratio is listed
+too, as is the ratio of the fastest of each); ``overhead_vs_plain_forward`` is the same against the
+plain loop. ``overhead_from_parts`` is (bare + pipeline) / bare from the medians: the same ratio built
+from its two parts, far less noisy than the ratio of two noisy totals. Times are the fastest of each.
+Peak RSS (``resource.getrusage(...).ru_maxrss``) is read right after the first predict, before any bare
+forward runs. Prints JSON.
 
 Targets (issue 7): peak RSS of the 8192 scene within 1.25 x that of the 2048 scene; predict time / bare
 forward time <= 1.15.
@@ -37,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,60 +160,94 @@ def without_model(loaded: Any) -> Any:
     return dataclasses.replace(loaded, model=NoForward(loaded.model, loaded.num_classes))
 
 
-def child(args: argparse.Namespace) -> dict:
-    """Alternate timed `predict` calls and bare forwards over the same tiles; their times and the peak RSS."""
+def bare_forwards(loaded: Any, tiles: int, batch_size: int, tile_size: int) -> dict[str, Callable[[], None]]:
+    """The bare model forward over ``tiles`` tiles in batches: as predict runs it, and as a plain loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
+    from geofm.inference import _plan, _torch_threads
+
+    batch = torch.randn(batch_size, len(BANDS), tile_size, tile_size)
+    sizes = [min(batch_size, tiles - start) for start in range(0, tiles, batch_size)]
+    plan = _plan(torch.device("cpu"))
+    calls = ThreadPoolExecutor(plan.streams)
+
+    def call(size: int) -> None:
+        with torch.inference_mode():
+            loaded.model(batch[:size])
+
+    def plain() -> None:
+        for size in sizes:
+            call(size)
+
+    def as_predict_runs_it() -> None:
+        with _torch_threads(plan.model_threads):
+            list(calls.map(call, sizes))
+
+    return {"bare": as_predict_runs_it, "plain": plain}
+
+
+def child(args: argparse.Namespace) -> dict:
+    """Time `predict`, its pipeline alone and the bare forwards over the same tiles, in turn; and the peak RSS."""
     from geofm.allocator import keep_freed_memory
     from geofm.inference import predict
 
-    keep_freed_memory()  # as `geofm predict` does; the bare forward runs under the same setting
+    keep_freed_memory()  # as `geofm predict` does; the bare forwards run under the same setting
     loaded, tiles = prepare(args)
     rss_loaded = peak_rss_mb()
-    batch = torch.randn(args.batch_size, len(BANDS), args.tile_size, args.tile_size)
-    pipeline_only = without_model(loaded)
-    predict_s, bare_s, pipeline_s, peak = [], [], [], None
 
-    def timed_predict(run: Any) -> float:
-        started = time.perf_counter()
-        predict(
-            args.run,
-            [args.scene],
-            args.out,
-            tile_size=args.tile_size,
-            overlap=args.overlap,
-            batch_size=args.batch_size,
-            device="cpu",
-            overwrite=True,
-            loaded=run,
-        )
-        return time.perf_counter() - started
+    def predict_with(run: Any) -> Callable[[], None]:
+        def job() -> None:
+            predict(
+                args.run,
+                [args.scene],
+                args.out,
+                tile_size=args.tile_size,
+                overlap=args.overlap,
+                batch_size=args.batch_size,
+                device="cpu",
+                overwrite=True,
+                loaded=run,
+            )
 
-    for _ in range(args.repeats):
-        predict_s.append(timed_predict(loaded))
-        peak = peak if peak is not None else peak_rss_mb()
-        pipeline_s.append(timed_predict(pipeline_only))
-        started = time.perf_counter()
-        with torch.inference_mode():
-            for start in range(0, tiles, args.batch_size):
-                loaded.model(batch[: min(args.batch_size, tiles - start)])
-        bare_s.append(time.perf_counter() - started)
+        return job
+
+    jobs = {"predict": predict_with(loaded), "pipeline": predict_with(without_model(loaded))}
+    jobs.update(bare_forwards(loaded, tiles, args.batch_size, args.tile_size))
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    jobs["predict"]()  # the peak RSS of predict alone, before any bare forward
+    peak = peak_rss_mb()
+    for name in ("bare", "plain"):
+        jobs[name]()  # warm-up of the threads that run the model
+    names = list(jobs)
+    for repeat in range(args.repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.perf_counter()
+            jobs[name]()
+            times[name].append(time.perf_counter() - started)
+    import torch
+
+    from geofm.inference import _plan
+
+    plan = _plan(torch.device("cpu"))
     return {
         "tiles": tiles,
-        "predict_s": predict_s,
-        "bare_s": bare_s,
-        "pipeline_s": pipeline_s,
+        "times": times,
         "peak_rss_mb": peak,
         "rss_after_model_load_mb": rss_loaded,
+        "model_calls_at_once": plan.streams,
+        "threads_per_call": plan.model_threads,
     }
 
 
 def default_repeats(size: int) -> int:
-    """Timed pairs for a ``size`` square scene: 31 at 2048 pixels, fewer as the area grows, at least 3.
+    """Timed repeats for a ``size`` square scene: 31 at 2048 pixels, fewer as the area grows, at least 3.
 
-    Single pairs on a shared 2-core VM range from 0.7 to 1.6 (the cores' speed changes by the second); a
-    pair at 2048 pixels takes ~5 s, and with 31 of them the median still moves by about +-0.03 between
-    benchmark runs. A pair at 8192 pixels takes ~75 s.
+    Single predict / bare ratios on a shared 2-core VM range from 0.7 to 1.6 (the cores' speed changes by
+    the second); a repeat of the four jobs at 2048 pixels takes ~8 s, and with 31 of them the median
+    still moves by about +-0.03 between benchmark runs. A repeat at 8192 pixels takes ~2 min.
     """
     return max(3, round(31 * (2048 / size) ** 2))
 
@@ -248,7 +288,7 @@ def main() -> None:
         "--repeats",
         type=int,
         default=None,
-        help="timed predict / bare pairs per scene (default 31 at 2048 pixels, fewer for larger scenes, at least 3)",
+        help="timed repeats of the jobs per scene (default 31 at 2048 pixels, fewer for larger scenes, at least 3)",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="where scenes go (default: a temp folder)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -272,10 +312,12 @@ def main() -> None:
             os.sync()  # no write-back of the new scene during the timings
             repeats = args.repeats or default_repeats(size)
             timings = run_child(scene, run_dir, root / "out", repeats, args)
-            best, bare = min(timings["predict_s"]), min(timings["bare_s"])
-            paired = [p / b for p, b in zip(timings["predict_s"], timings["bare_s"], strict=True)]
-            pipeline = statistics.median(timings["pipeline_s"])
-            bare_median = statistics.median(timings["bare_s"])
+            times = timings["times"]
+            best, bare, plain = min(times["predict"]), min(times["bare"]), min(times["plain"])
+            paired = [p / b for p, b in zip(times["predict"], times["bare"], strict=True)]
+            against_plain = [p / b for p, b in zip(times["predict"], times["plain"], strict=True)]
+            pipeline = statistics.median(times["pipeline"])
+            bare_median = statistics.median(times["bare"])
             results.append(
                 {
                     "size": size,
@@ -285,15 +327,19 @@ def main() -> None:
                     "repeats": repeats,
                     "predict_s": round(best, 2),
                     "bare_forward_s": round(bare, 2),
+                    "plain_forward_s": round(plain, 2),
                     "overhead": round(statistics.median(paired), 3),
                     "overhead_of_fastest": round(best / bare, 3),
-                    "overhead_per_pair": [round(ratio, 3) for ratio in paired],
+                    "overhead_per_repeat": [round(ratio, 3) for ratio in paired],
+                    "overhead_vs_plain_forward": round(statistics.median(against_plain), 3),
                     "pipeline_without_model_s": round(pipeline, 3),
                     "overhead_from_parts": round((bare_median + pipeline) / bare_median, 3),
                     "megapixels_per_s": round(size * size / 1e6 / best, 3),
                     "peak_rss_mb": round(timings["peak_rss_mb"], 1),
                     "rss_after_model_load_mb": round(timings["rss_after_model_load_mb"], 1),
                     "scene_generation_s": round(generation, 1),
+                    "model_calls_at_once": timings["model_calls_at_once"],
+                    "threads_per_call": timings["threads_per_call"],
                 }
             )
             scene.unlink()

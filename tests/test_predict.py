@@ -331,115 +331,129 @@ def test_memory_is_one_stripe_of_tile_rows_and_bf16_runs(plugin, tmp_path: Path,
     assert (classes[valid] == expected.argmax(0)[valid]).mean() > 0.95  # bf16 rounding may flip close calls
 
 
-def test_io_plan_overlaps_io_with_the_model_only_where_cores_are_free(monkeypatch) -> None:
-    import geofm.inference
+def test_plan_splits_the_cores_between_model_calls_only_where_torch_fills_them(monkeypatch) -> None:
+    from geofm.inference import _Plan, _plan
 
-    monkeypatch.setattr(geofm.inference, "_cpu_cores", lambda: 8)
+    monkeypatch.setattr("geofm.inference._cpu_cores", lambda: 8)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
-    assert geofm.inference._io_plan(torch.device("cpu")) == (False, 8)  # the model fills every core
+    assert _plan(torch.device("cpu")) == _Plan(streams=2, model_threads=4, io_threads=8)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
-    assert geofm.inference._io_plan(torch.device("cpu")) == (True, 2)
-    assert geofm.inference._io_plan(torch.device("cuda")) == (True, 7)
+    assert _plan(torch.device("cpu")) == _Plan(streams=1, model_threads=None, io_threads=2)  # 2 cores left free
+    assert _plan(torch.device("cuda")) == _Plan(streams=1, model_threads=None, io_threads=7)
+    monkeypatch.setattr("geofm.inference._cpu_cores", lambda: 1)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert _plan(torch.device("cpu")) == _Plan(streams=1, model_threads=1, io_threads=1)
 
 
-@pytest.mark.parametrize("plan", [(True, 1), (True, 3), (False, 1), (False, 2)])
-def test_threaded_and_serial_pipelines_write_the_same_file(plugin, tmp_path: Path, monkeypatch, plan) -> None:
+PLANS = [(1, None, 1), (1, None, 3), (2, 1, 2), (3, 1, 1)]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Model calls with one thread whatever the plan: sums then add up in the same order, bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_every_plan_writes_the_same_file(plugin, tmp_path: Path, monkeypatch, one_torch_thread, plan) -> None:
     import geofm.inference
 
     run_dir = make_run(tmp_path)
     scene = tmp_path / "scene.tif"
     data = make_scene(scene, 300, 333, seed=3)
     options = {"tile_size": 64, "overlap": 16, "batch_size": 5, "output": "probabilities"}
-    (serial,) = predict(run_dir, [scene], tmp_path / "default", **options)
-    monkeypatch.setattr(geofm.inference, "_io_plan", lambda device: plan)
+    (default,) = predict(run_dir, [scene], tmp_path / "default", **options)
+    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(*plan))
     (other,) = predict(run_dir, [scene], tmp_path / "other", **options)
-    with rasterio.open(serial) as a, rasterio.open(other) as b:
+    with rasterio.open(default) as a, rasterio.open(other) as b:
         first, second = a.read(), b.read()
     np.testing.assert_array_equal(first, second)  # bit for bit, NaN where invalid
     expected, valid = reference(run_dir, data)
     np.testing.assert_allclose(second[:, valid], expected[:, valid], atol=1e-5)
 
 
-def test_serial_plan_blends_beside_the_reads_and_leaves_the_model_alone(plugin, tmp_path: Path, monkeypatch) -> None:
+def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tmp_path: Path, monkeypatch) -> None:
     import threading
 
     import geofm.inference
 
     progress = threading.Condition()
-    seen = {"read": 0, "done": False, "blends": 0, "blending": False, "model_calls": 0, "overlaps": 0, "waited": 0}
-    blend_threads = set()
-    read_batches, blend, call = (
-        geofm.inference.read_batches,
-        geofm.inference.StripeBlender.add,
-        geofm.inference._Runner.__call__,
-    )
+    seen = {"started": 0, "waited": 0, "threads": set(), "callers": set(), "blenders": set()}
+    call, blend = geofm.inference._Runner.__call__, geofm.inference.StripeBlender.add
+    threads_before = torch.get_num_threads()
 
-    def counted_reads(*args, **kwargs):
-        for item in read_batches(*args, **kwargs):
-            with progress:
-                seen["read"] += 1
-                progress.notify_all()
-            yield item
+    def call_beside_the_next(self, batch):
         with progress:
-            seen["done"] = True
+            index = seen["started"]
+            seen["started"] += 1
+            seen["threads"].add(torch.get_num_threads())
+            seen["callers"].add(threading.get_ident())
             progress.notify_all()
-
-    def blend_once_the_next_batch_is_read(self, tiles, results, valids) -> None:
-        with progress:
-            index = seen["blends"]
-            seen["blends"] += 1
-            seen["blending"] = True
-            blend_threads.add(threading.get_ident())
-            # only a pipeline that reads batch index + 1 while this one blends gets past at once
-            if not progress.wait_for(lambda: seen["read"] > index + 1 or seen["done"], timeout=2):
-                seen["waited"] += 1  # the next batch was not read while this one waited to blend
-        try:
-            blend(self, tiles, results, valids)
-        finally:
-            with progress:
-                seen["blending"] = False
-
-    def watched_call(self, batch):
-        with progress:
-            seen["model_calls"] += 1
-            seen["overlaps"] += seen["blending"]
+            # only a pipeline that starts call index + 1 while this one runs gets past at once
+            if not progress.wait_for(lambda: seen["started"] > index + 1 or seen["last"], timeout=2):
+                seen["waited"] += 1
         return call(self, batch)
 
-    monkeypatch.setattr(geofm.inference, "_io_plan", lambda device: (False, 1))
-    monkeypatch.setattr(geofm.inference, "read_batches", counted_reads)
-    monkeypatch.setattr(geofm.inference.StripeBlender, "add", blend_once_the_next_batch_is_read)
-    monkeypatch.setattr(geofm.inference._Runner, "__call__", watched_call)
+    def watched_blend(self, tiles, results, valids) -> None:
+        seen["blenders"].add(threading.get_ident())
+        blend(self, tiles, results, valids)
+
+    seen["last"] = False
+    read_batches = geofm.inference.read_batches
+
+    def reads_that_say_when_they_end(*args, **kwargs):
+        yield from read_batches(*args, **kwargs)
+        with progress:
+            seen["last"] = True
+            progress.notify_all()
+
+    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(2, 1, 1))
+    monkeypatch.setattr(geofm.inference._Runner, "__call__", call_beside_the_next)
+    monkeypatch.setattr(geofm.inference.StripeBlender, "add", watched_blend)
+    monkeypatch.setattr(geofm.inference, "read_batches", reads_that_say_when_they_end)
     run_dir = make_run(tmp_path)
     scene = tmp_path / "scene.tif"
-    make_scene(scene, 150, 150)
-    predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=3)
-    assert seen["model_calls"] > 5
-    assert seen["overlaps"] == 0  # every core is the model's during its calls
-    assert threading.get_ident() not in blend_threads  # blending ran beside the main thread's reads
-    assert seen["waited"] == 0  # each batch was read while the one before it blended
+    data = make_scene(scene, 150, 150)
+    (out,) = predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=3, output="probabilities")
+    assert seen["started"] > 5
+    assert seen["waited"] == 0  # each call ran while the next one started
+    assert seen["threads"] == {1}  # each call had its share of the threads ...
+    assert torch.get_num_threads() == threads_before  # ... and torch's setting is back afterwards
+    assert len(seen["callers"]) == 2 and threading.get_ident() not in seen["callers"]
+    assert threading.get_ident() not in seen["blenders"]
+    expected, valid = reference(run_dir, data)  # blended in the order of the batches
+    with rasterio.open(out) as dst:
+        np.testing.assert_allclose(dst.read()[:, valid], expected[:, valid], atol=1e-5)
 
 
-@pytest.mark.parametrize("threaded", [True, False])
-def test_a_failure_while_writing_stops_the_scene_and_leaves_no_file(
-    plugin, tmp_path: Path, monkeypatch, threaded: bool
+@pytest.mark.parametrize("plan", [(1, None, 1), (2, 1, 1)])
+@pytest.mark.parametrize("stage", ["writer", "model"])
+def test_a_failure_while_predicting_stops_the_scene_and_leaves_no_file(
+    plugin, tmp_path: Path, monkeypatch, plan, stage: str
 ) -> None:
     import geofm.inference
 
     calls = []
 
-    def failing(self, tiles, results, valids) -> None:
-        calls.append(len(tiles))
+    def failing(*args):
+        calls.append(1)
         if len(calls) == 2:
-            raise OSError("disk full")
+            raise OSError("disk full" if stage == "writer" else "model failed")
+        return real(*args)
 
-    monkeypatch.setattr(geofm.inference, "_io_plan", lambda device: (threaded, 1))
-    monkeypatch.setattr(geofm.inference.StripeBlender, "add", failing)
+    target = (geofm.inference.StripeBlender, "add") if stage == "writer" else (geofm.inference._Runner, "__call__")
+    real = getattr(*target)
+    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(*plan))
+    monkeypatch.setattr(*target, failing)
     run_dir = make_run(tmp_path)
     scene = tmp_path / "scene.tif"
     make_scene(scene, 200, 200)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match=r"disk full|model failed"):
         predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=2)
-    assert 2 <= len(calls) <= 2 + geofm.inference.WRITE_QUEUE  # stopped soon, not after every batch
+    assert 2 <= len(calls) <= 2 + geofm.inference.WRITE_QUEUE + plan[0]  # stopped soon, not after every batch
     assert not list((tmp_path / "out").iterdir())
 
 

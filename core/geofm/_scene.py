@@ -147,23 +147,26 @@ def read_batches(
     mean: Sequence[float],
     std: Sequence[float],
     *,
-    prefetch: bool = True,
+    held: int = 1,
     workers: int = 1,
 ) -> Iterator[tuple[Sequence[Any], np.ndarray, list[np.ndarray | None]]]:
     """``(tiles, array, validity)`` per batch of tiles, normalised into ``array`` (:func:`prepare_tile`).
 
     ``shape`` is (batch, C, tile, tile); tiles come row by row (``row_index``, ``row``, ``col``, ``height``,
     ``width``, as :class:`geofm._tiling.Tile`). A :class:`StripeReader` reads each tile row's scene rows
-    once; ``workers`` threads normalise the tiles cut from them. With ``prefetch`` the next batch is read
-    in a thread while the caller uses the last one. Two arrays alternate: the one yielded stays untouched
-    until the following batch is requested. Only one thread at a time touches ``src``.
+    once; ``workers`` threads normalise the tiles cut from them. The next batch is read in a thread while
+    the caller uses the last ones: the caller may hold the last ``held`` batches, whose arrays stay
+    untouched until ``held`` more batches have been requested (``held + 1`` arrays take turns). Only one
+    thread at a time touches ``src``.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
-    buffers = (np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32))
+    if held < 1:
+        raise ValueError(f"held must be >= 1, got {held}")
+    buffers = [np.zeros(shape, dtype=np.float32) for _ in range(held + 1)]
     stripe = StripeReader(src, bands, shape[2])
     normalisers = ThreadPoolExecutor(workers, thread_name_prefix="geofm-normalise") if workers > 1 else None
-    reader = ThreadPoolExecutor(1, thread_name_prefix="geofm-read") if prefetch else None
+    reader = ThreadPoolExecutor(1, thread_name_prefix="geofm-read")
 
     def prepare(raw: np.ndarray, out: np.ndarray) -> np.ndarray | None:
         return prepare_tile(raw, bands.nodata, mean, std, out)
@@ -186,23 +189,16 @@ def read_batches(
             start = end
         return tiles, out, valids
 
-    def submit(tiles: Sequence[Any], out: np.ndarray) -> Future[tuple[Sequence[Any], np.ndarray, list[Any]]]:
-        if reader is not None:
-            return reader.submit(load, tiles, out)
-        loaded: Future[tuple[Sequence[Any], np.ndarray, list[Any]]] = Future()
-        loaded.set_result(load(tiles, out))  # without prefetch: read now, in the caller's thread
-        return loaded
-
     try:
         iterator = iter(batches)
         first = next(iterator, None)
-        pending = submit(first, buffers[0]) if first is not None else None
+        pending = reader.submit(load, first, buffers[0]) if first is not None else None
         index = 0
         while pending is not None:
             tiles, array, valids = pending.result()
             following = next(iterator, None)
             index += 1
-            pending = submit(following, buffers[index % 2]) if following is not None else None
+            pending = reader.submit(load, following, buffers[index % len(buffers)]) if following is not None else None
             yield tiles, array[: len(tiles)], valids
     finally:  # a read in flight finishes before the caller may close ``src``
         for pool in (reader, normalisers):

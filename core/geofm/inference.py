@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,56 +151,108 @@ def _cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _io_plan(device: Any) -> tuple[bool, int]:
-    """``(threaded, threads)``: whether reading and writing run in threads beside the model; threads for I/O.
+STREAMS = 2
+"""Model calls that run at once on a CPU whose cores torch's threads fill (each with its share of the threads)."""
 
-    ``threads`` is how many threads GDAL decodes and compresses blocks with and how many normalise tiles.
 
-    On a GPU, or when the model's CPU threads leave cores free, reading the next batch and blending and
-    writing the last one overlap the model call. When the model's threads already fill every core (the
-    default on CPU), threads beside them only preempt the model's threads, whose parallel regions then wait
-    for the slowest one: the model slows by more than the work the threads do. There reading and writing run
-    between model calls instead, side by side (blending and writing one batch while the next is read), with
-    GDAL decoding blocks on all cores.
+@dataclass(frozen=True)
+class _Plan:
+    """How the work of one scene is spread over threads (see :func:`_plan`).
+
+    ``streams``: model calls in flight at once, each in a thread of its own; ``model_threads``: torch's
+    intra-op threads during prediction (``None``: left as they are); ``io_threads``: the threads GDAL
+    decodes and compresses blocks with, and the threads that normalise tiles.
+    """
+
+    streams: int
+    model_threads: int | None
+    io_threads: int
+
+
+def _plan(device: Any) -> _Plan:
+    """The threads of prediction on ``device``.
+
+    Reading the next batch, and blending and writing the last ones, always run in threads beside the
+    model. On a GPU, or when torch's CPU threads leave cores free, one model call runs at a time and the
+    I/O threads use the spare cores. When torch's threads fill every core (the default on a CPU),
+    :data:`STREAMS` model calls run at once, each with its share of the threads: the threads of one call
+    wait for each other after every operation, so splitting the cores between calls wastes less of them
+    (two one-thread calls ran the same tiles 11 % faster than one two-thread call on 2 cores, see
+    bench/predict.py), and a call that I/O threads preempt holds up fewer threads.
     """
     import torch
 
     cores = _cpu_cores()
     if device.type != "cpu":
-        return True, max(1, cores - 1)
-    spare = cores - torch.get_num_threads()
-    return (True, spare) if spare > 0 else (False, cores)
+        return _Plan(1, None, max(1, cores - 1))
+    threads = torch.get_num_threads()
+    if threads < cores:
+        return _Plan(1, None, cores - threads)
+    streams = min(STREAMS, threads)
+    return _Plan(streams, threads // streams, cores)
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads to ``count`` (``None``: unchanged) for the block; restore them after."""
+    import torch
+
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _run_batches(
     stream: Iterator[tuple[Sequence[Tile], np.ndarray, list[np.ndarray | None]]],
     runner: _Runner,
     blender: StripeBlender,
-    threaded: bool,
+    streams: int,
 ) -> int:
     """Run the model on each batch of ``stream`` and blend its output; return how many tiles ran.
 
-    Blending and writing a batch happen in a thread while the next batch is read from ``stream``. With
-    ``threaded`` they may go on during the model calls too, at most :data:`WRITE_QUEUE` batches behind;
-    otherwise each model call waits for them and has every core to itself. A failure in the writer stops
-    the loop. A batch whose tiles hold no valid pixel skips the model.
+    Up to ``streams`` model calls run at once, each in a thread of its own, while ``stream`` reads the
+    next batch. Their outputs go, in the order of the batches, to a writer thread that blends and writes
+    them, at most :data:`WRITE_QUEUE` batches behind. ``stream`` must keep the last ``streams`` batches
+    it gave untouched (:func:`geofm._scene.read_batches` with ``held=streams``). A failure in a model call
+    or in the writer stops the loop. A batch whose tiles hold no valid pixel skips the model.
     """
     tiles_run = 0
-    behind = WRITE_QUEUE if threaded else 0
-    pending: deque[Future[None]] = deque()
-    with ThreadPoolExecutor(1, thread_name_prefix="geofm-write") as writer:
+    running: deque[tuple[Sequence[Tile], Future[np.ndarray] | None, list[np.ndarray | None]]] = deque()
+    writes: deque[Future[None]] = deque()
+    with (
+        ThreadPoolExecutor(streams, thread_name_prefix="geofm-model") as models,
+        ThreadPoolExecutor(1, thread_name_prefix="geofm-write") as writer,
+    ):
+
+        def hand_on_oldest() -> None:
+            tiles, call, valids = running.popleft()
+            results = call.result() if call is not None else None
+            while len(writes) > WRITE_QUEUE:
+                writes.popleft().result()
+            writes.append(writer.submit(blender.add, tiles, results, valids))
+
         try:
-            for tiles, array, valids in stream:  # reading the next batch overlaps the writer
-                while len(pending) > behind:
-                    pending.popleft().result()
+            for tiles, array, valids in stream:
                 useful = sum(valid is not None for valid in valids)
-                results = runner(array) if useful else None
+                running.append((tiles, models.submit(runner, array) if useful else None, valids))
                 tiles_run += useful
-                pending.append(writer.submit(blender.add, tiles, results, valids))
-            while pending:
-                pending.popleft().result()
+                if len(running) >= streams:
+                    hand_on_oldest()  # before the next batch is requested, which may reuse its array
+            while running:
+                hand_on_oldest()
+            while writes:
+                writes.popleft().result()
         finally:
-            for future in pending:
+            for _, call, _ in running:
+                if call is not None:
+                    call.cancel()
+            for future in writes:
                 future.cancel()
     return tiles_run
 
@@ -215,9 +267,8 @@ def predict_scene(
 ) -> dict[str, Any]:
     """Predict one open-able scene into ``destination``; return timings and sizes.
 
-    Reading and normalising tiles, the model call and blending and writing form a pipeline: reading and
-    writing run beside each other, and beside the model too where :func:`_io_plan` finds cores to spare
-    for ``device``; queues between the stages hold at most two batches, so memory stays bounded.
+    Reading and normalising tiles, the model calls and blending and writing form a pipeline of threads
+    (:func:`_plan`); the queues between the stages hold a few batches at most, so memory stays bounded.
     """
     import rasterio
     from affine import Affine
@@ -239,8 +290,8 @@ def predict_scene(
     out_tile = tile // r
     window = blend_window(out_tile, out_tile, overlap // r)
     runner = _Runner(loaded, layout.kind, device, options.precision, window)
-    threaded, threads = _io_plan(device)
-    with rasterio.Env(GDAL_NUM_THREADS=str(threads)), rasterio.open(scene) as src:
+    plan = _plan(device)
+    with rasterio.Env(GDAL_NUM_THREADS=str(plan.io_threads)), rasterio.open(scene) as src:
         height, width = src.height, src.width
         align = r if r > 1 else 1
         rows = tile_starts(height, tile, overlap, align)
@@ -263,8 +314,7 @@ def predict_scene(
             "blockxsize": BLOCK,
             "blockysize": BLOCK,
             "BIGTIFF": "IF_SAFER",
-            # GDAL compresses written blocks in its threads while the model runs on: only where cores are free.
-            "num_threads": str(threads) if threaded else "1",
+            "num_threads": str(plan.io_threads),  # GDAL compresses written blocks in its threads
         }
         if options.compression.lower() != "none":
             profile["compress"] = options.compression.lower()
@@ -290,9 +340,9 @@ def predict_scene(
                 blender = StripeBlender(accumulator, rows, window, r, write)
                 tiles = batches(iter_tiles(height, width, rows, cols, tile), options.batch_size)
                 shape = (options.batch_size, channels, tile, tile)
-                stream = read_batches(src, bands, tiles, shape, mean, std, prefetch=threaded, workers=threads)
-                with closing(stream):
-                    tiles_run = _run_batches(stream, runner, blender, threaded)
+                stream = read_batches(src, bands, tiles, shape, mean, std, held=plan.streams, workers=plan.io_threads)
+                with closing(stream), _torch_threads(plan.model_threads):
+                    tiles_run = _run_batches(stream, runner, blender, plan.streams)
                 blender.flush(out_height)
             os.replace(partial, destination)
         finally:
