@@ -178,7 +178,8 @@ def _plan(device: Any) -> _Plan:
     :data:`STREAMS` model calls run at once, each with its share of the threads: the threads of one call
     wait for each other after every operation, so splitting the cores between calls wastes less of them
     (two one-thread calls ran the same tiles 11 % faster than one two-thread call on 2 cores, see
-    bench/predict.py), and a call that I/O threads preempt holds up fewer threads.
+    bench/predict.py), and a call that I/O threads preempt holds up fewer threads. The model's forward must
+    then be safe to call from two threads at once, as an ``eval()`` module's forward without state is.
     """
     import torch
 
@@ -194,7 +195,10 @@ def _plan(device: Any) -> _Plan:
 
 @contextmanager
 def _torch_threads(count: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads to ``count`` (``None``: unchanged) for the block; restore them after."""
+    """Set torch's intra-op threads to ``count`` (``None``: unchanged) for the block; restore them after.
+
+    The setting is torch's, for the whole process: other threads' torch work in the meantime gets it too.
+    """
     import torch
 
     if count is None:
