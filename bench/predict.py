@@ -160,17 +160,16 @@ def without_model(loaded: Any) -> Any:
     return dataclasses.replace(loaded, model=NoForward(loaded.model, loaded.num_classes))
 
 
-def bare_forwards(loaded: Any, tiles: int, batch_size: int, tile_size: int) -> dict[str, Callable[[], None]]:
-    """The bare model forward over ``tiles`` tiles in batches: as predict runs it, and as a plain loop."""
+def bare_forwards(loaded: Any, plan: Any, tiles: int, batch_size: int, tile_size: int) -> dict[str, Callable[[], None]]:
+    """The bare model forward over ``tiles`` tiles in batches: as predict's ``plan`` runs it, and as a plain loop."""
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
-    from geofm.inference import _plan, _torch_threads
+    from geofm.inference import _torch_threads
 
     batch = torch.randn(batch_size, len(BANDS), tile_size, tile_size)
     sizes = [min(batch_size, tiles - start) for start in range(0, tiles, batch_size)]
-    plan = _plan(torch.device("cpu"))
     calls = ThreadPoolExecutor(plan.streams)
 
     def call(size: int) -> None:
@@ -190,12 +189,15 @@ def bare_forwards(loaded: Any, tiles: int, batch_size: int, tile_size: int) -> d
 
 def child(args: argparse.Namespace) -> dict:
     """Time `predict`, its pipeline alone and the bare forwards over the same tiles, in turn; and the peak RSS."""
+    import torch
+
     from geofm.allocator import keep_freed_memory
-    from geofm.inference import predict
+    from geofm.inference import _plan, predict
 
     keep_freed_memory()  # as `geofm predict` does; the bare forwards run under the same setting
     loaded, tiles = prepare(args)
     rss_loaded = peak_rss_mb()
+    plan = _plan(torch.device("cpu"))
 
     def predict_with(run: Any) -> Callable[[], None]:
         def job() -> None:
@@ -214,7 +216,7 @@ def child(args: argparse.Namespace) -> dict:
         return job
 
     jobs = {"predict": predict_with(loaded), "pipeline": predict_with(without_model(loaded))}
-    jobs.update(bare_forwards(loaded, tiles, args.batch_size, args.tile_size))
+    jobs.update(bare_forwards(loaded, plan, tiles, args.batch_size, args.tile_size))
     times: dict[str, list[float]] = {name: [] for name in jobs}
     jobs["predict"]()  # the peak RSS of predict alone, before any bare forward
     peak = peak_rss_mb()
@@ -227,11 +229,6 @@ def child(args: argparse.Namespace) -> dict:
             started = time.perf_counter()
             jobs[name]()
             times[name].append(time.perf_counter() - started)
-    import torch
-
-    from geofm.inference import _plan
-
-    plan = _plan(torch.device("cpu"))
     return {
         "tiles": tiles,
         "times": times,
