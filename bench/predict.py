@@ -197,7 +197,7 @@ def child(args: argparse.Namespace) -> dict:
     keep_freed_memory()  # as `geofm predict` does; the bare forwards run under the same setting
     loaded, tiles = prepare(args)
     rss_loaded = peak_rss_mb()
-    plan = _plan(torch.device("cpu"))
+    plan = _plan(torch.device("cpu"), tiles // args.batch_size)
 
     def predict_with(run: Any) -> Callable[[], None]:
         def job() -> None:
