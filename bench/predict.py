@@ -34,6 +34,7 @@ forward time <= 1.15.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -197,25 +198,22 @@ def child(args: argparse.Namespace) -> dict:
     keep_freed_memory()  # as `geofm predict` does; the bare forwards run under the same setting
     loaded, tiles = prepare(args)
     rss_loaded = peak_rss_mb()
-    plan = _plan(torch.device("cpu"), tiles // args.batch_size)
-
-    def predict_with(run: Any) -> Callable[[], None]:
-        def job() -> None:
-            predict(
-                args.run,
-                [args.scene],
-                args.out,
-                tile_size=args.tile_size,
-                overlap=args.overlap,
-                batch_size=args.batch_size,
-                device="cpu",
-                overwrite=True,
-                loaded=run,
-            )
-
-        return job
-
-    jobs = {"predict": predict_with(loaded), "pipeline": predict_with(without_model(loaded))}
+    plan = _plan(torch.device("cpu")).fitted(tiles // args.batch_size)
+    predict_scene = functools.partial(
+        predict,
+        args.run,
+        [args.scene],
+        args.out,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        device="cpu",
+        overwrite=True,
+    )
+    jobs = {
+        "predict": functools.partial(predict_scene, loaded=loaded),
+        "pipeline": functools.partial(predict_scene, loaded=without_model(loaded)),
+    }
     jobs.update(bare_forwards(loaded, plan, tiles, args.batch_size, args.tile_size))
     times: dict[str, list[float]] = {name: [] for name in jobs}
     jobs["predict"]()  # the peak RSS of predict alone, before any bare forward

@@ -336,14 +336,14 @@ def test_plan_splits_the_cores_between_model_calls_only_where_torch_fills_them(m
 
     monkeypatch.setattr("geofm.inference._cpu_cores", lambda: 8)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
-    assert _plan(torch.device("cpu"), 10) == _Plan(streams=2, model_threads=4, io_threads=8)
-    assert _plan(torch.device("cpu"), 1) == _Plan(streams=1, model_threads=None, io_threads=8)  # one full batch
+    assert _plan(torch.device("cpu")).fitted(10) == _Plan(streams=2, model_threads=4, io_threads=8)
+    assert _plan(torch.device("cpu")).fitted(1) == _Plan(streams=1, model_threads=None, io_threads=8)  # one batch
     monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
-    assert _plan(torch.device("cpu"), 10) == _Plan(streams=1, model_threads=None, io_threads=2)  # 2 cores left free
-    assert _plan(torch.device("cuda"), 10) == _Plan(streams=1, model_threads=None, io_threads=7)
+    assert _plan(torch.device("cpu")).fitted(10) == _Plan(streams=1, model_threads=None, io_threads=2)  # 2 cores free
+    assert _plan(torch.device("cuda")).fitted(10) == _Plan(streams=1, model_threads=None, io_threads=7)
     monkeypatch.setattr("geofm.inference._cpu_cores", lambda: 1)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert _plan(torch.device("cpu"), 10) == _Plan(streams=1, model_threads=None, io_threads=1)
+    assert _plan(torch.device("cpu")).fitted(10) == _Plan(streams=1, model_threads=None, io_threads=1)
 
 
 PLANS = [(1, None, 1), (1, None, 3), (2, 1, 2), (3, 1, 1)]
@@ -367,7 +367,7 @@ def test_every_plan_writes_the_same_file(plugin, tmp_path: Path, monkeypatch, on
     data = make_scene(scene, 300, 333, seed=3)
     options = {"tile_size": 64, "overlap": 16, "batch_size": 5, "output": "probabilities"}
     (default,) = predict(run_dir, [scene], tmp_path / "default", **options)
-    monkeypatch.setattr(geofm.inference, "_plan", lambda device, full_batches: geofm.inference._Plan(*plan))
+    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(*plan))
     (other,) = predict(run_dir, [scene], tmp_path / "other", **options)
     with rasterio.open(default) as a, rasterio.open(other) as b:
         first, second = a.read(), b.read()
@@ -411,7 +411,7 @@ def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tm
             seen["last"] = True
             progress.notify_all()
 
-    monkeypatch.setattr(geofm.inference, "_plan", lambda device, full_batches: geofm.inference._Plan(2, 1, 1))
+    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(2, 1, 1))
     monkeypatch.setattr(geofm.inference._Runner, "__call__", call_beside_the_next)
     monkeypatch.setattr(geofm.inference.StripeBlender, "add", watched_blend)
     monkeypatch.setattr(geofm.inference, "read_batches", reads_that_say_when_they_end)
@@ -447,7 +447,7 @@ def test_a_failure_while_predicting_stops_the_scene_and_leaves_no_file(
 
     target = (geofm.inference.StripeBlender, "add") if stage == "writer" else (geofm.inference._Runner, "__call__")
     real = getattr(*target)
-    monkeypatch.setattr(geofm.inference, "_plan", lambda device, full_batches: geofm.inference._Plan(*plan))
+    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(*plan))
     monkeypatch.setattr(*target, failing)
     run_dir = make_run(tmp_path)
     scene = tmp_path / "scene.tif"

@@ -168,9 +168,17 @@ class _Plan:
     model_threads: int | None
     io_threads: int
 
+    def fitted(self, full_batches: int) -> _Plan:
+        """The plan for a scene of ``full_batches`` full batches: one call at a time unless each call gets one.
 
-def _plan(device: Any, full_batches: int) -> _Plan:
-    """The threads of predicting a scene of ``full_batches`` batches (not counting a last, shorter one) on ``device``.
+        One batch on a share of the threads takes longer than on all of them (a 512 x 512 chip of 8 + 1
+        tiles took 70 % longer as two calls), so several calls at once need a full batch each.
+        """
+        return self if full_batches >= self.streams else _Plan(1, None, self.io_threads)
+
+
+def _plan(device: Any) -> _Plan:
+    """The threads of prediction on ``device`` (for a scene of a single batch, see :meth:`_Plan.fitted`).
 
     Reading the next batch, and blending and writing the last ones, always run in threads beside the
     model. On a GPU, or when torch's CPU threads leave cores free, one model call runs at a time and the
@@ -178,10 +186,8 @@ def _plan(device: Any, full_batches: int) -> _Plan:
     :data:`STREAMS` model calls run at once, each with its share of the threads: the threads of one call
     wait for each other after every operation, so splitting the cores between calls wastes less of them
     (two one-thread calls ran the same tiles 11 % faster than one two-thread call on 2 cores, see
-    bench/predict.py), and a call that I/O threads preempt holds up fewer threads. That needs a full batch
-    for each call: a scene of fewer full batches runs one call at a time with all the threads (one batch
-    on half the threads takes longer than on all of them). The model's forward must be safe to call from
-    two threads at once, as an ``eval()`` module's forward without state is.
+    bench/predict.py), and a call that I/O threads preempt holds up fewer threads. The model's forward must
+    be safe to call from two threads at once, as an ``eval()`` module's forward without state is.
     """
     import torch
 
@@ -191,10 +197,8 @@ def _plan(device: Any, full_batches: int) -> _Plan:
     threads = torch.get_num_threads()
     if threads < cores:
         return _Plan(1, None, cores - threads)
-    streams = min(STREAMS, threads, full_batches)
-    if streams <= 1:
-        return _Plan(1, None, cores)
-    return _Plan(streams, threads // streams, cores)
+    streams = min(STREAMS, threads)
+    return _Plan(streams, threads // streams if streams > 1 else None, cores)
 
 
 @contextmanager
@@ -298,13 +302,13 @@ def predict_scene(
     out_tile = tile // r
     window = blend_window(out_tile, out_tile, overlap // r)
     runner = _Runner(loaded, layout.kind, device, options.precision, window)
-    with rasterio.open(scene) as src:
-        height, width = src.height, src.width
-    align = r if r > 1 else 1
-    rows = tile_starts(height, tile, overlap, align)
-    cols = tile_starts(width, tile, overlap, align)
-    plan = _plan(device, len(rows) * len(cols) // options.batch_size)
+    plan = _plan(device)
     with rasterio.Env(GDAL_NUM_THREADS=str(plan.io_threads)), rasterio.open(scene) as src:
+        height, width = src.height, src.width
+        align = r if r > 1 else 1
+        rows = tile_starts(height, tile, overlap, align)
+        cols = tile_starts(width, tile, overlap, align)
+        plan = plan.fitted(len(rows) * len(cols) // options.batch_size)
         out_height, out_width = -(-height // r), -(-width // r)
         accumulator = StripeAccumulator(
             layout.count if layout.kind != "class" else loaded.num_classes, out_width, out_tile
