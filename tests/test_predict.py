@@ -260,6 +260,7 @@ def test_tiled_class_map_matches_whole_scene_forward(plugin, tmp_path: Path) -> 
         assert dst.dtypes[0] == "uint8" and dst.nodata == 255
         assert dst.block_shapes[0] == (256, 256)
         assert dst.compression is not None and dst.compression.value.lower() == "deflate"
+        assert "PREDICTOR" not in dst.tags(ns="IMAGE_STRUCTURE")  # labels have no gradients to difference
         tags = dst.tags()
         assert json.loads(tags["class_names"]) == list(CLASSES)
         assert Path(tags["geofm_run"]) == run_dir.resolve()
@@ -281,6 +282,7 @@ def test_probabilities_match_whole_scene_forward(plugin, tmp_path: Path) -> None
     with rasterio.open(out) as dst:
         assert dst.count == len(CLASSES) and dst.dtypes[0] == "float32"
         assert dst.descriptions == tuple(f"probability_{c}" for c in CLASSES)
+        assert dst.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"  # floating-point differencing
         result = dst.read()
     assert np.isnan(result[:, ~valid]).all()
     np.testing.assert_allclose(result[:, valid], expected[:, valid], atol=1e-5)
@@ -289,6 +291,7 @@ def test_probabilities_match_whole_scene_forward(plugin, tmp_path: Path) -> None
     )
     with rasterio.open(scaled) as dst:
         assert dst.dtypes[0] == "uint8" and dst.nodata == 255 and dst.scales[0] == pytest.approx(1 / 254)
+        assert dst.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "2"  # horizontal differencing
         np.testing.assert_allclose(dst.read()[:, valid] / 254.0, expected[:, valid], atol=0.5 / 254 + 1e-6)
 
 
@@ -300,6 +303,7 @@ def test_regression_values_match_whole_scene_forward(plugin, tmp_path: Path) -> 
     expected, valid = reference(run_dir, data, kind="values")
     with rasterio.open(out) as dst:
         assert dst.tags()["geofm_output"] == "regression" and dst.count == 1
+        assert dst.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
         result = dst.read(1)
     np.testing.assert_allclose(result[valid], expected[0][valid], atol=1e-5)
     assert np.isnan(result[~valid]).all()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from geofm._outputs import OUTPUT_KINDS, output_tags, plan_output
+from geofm._outputs import OUTPUT_KINDS, OutputLayout, output_tags, plan_output
 from geofm._preview import class_palette
 from geofm._scene import SceneBands, match_scene_bands, read_batches
 from geofm._tiling import StripeAccumulator, StripeBlender, Tile, batches, blend_window, iter_tiles, tile_starts
@@ -88,6 +88,21 @@ def _device(name: str) -> Any:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name} was asked for but CUDA is not available; use --device cpu or auto")
     return device
+
+
+def _tiff_predictor(layout: OutputLayout, compression: str) -> int | None:
+    """The TIFF predictor for ``layout`` under ``compression``: what makes its values compress best.
+
+    Horizontal differencing (2) for integer values and floating-point differencing (3) for float32 and
+    float64 values, which both vary smoothly; none for class maps, whose labels have no meaningful
+    differences (deflate packs a uint8 class map 20 % smaller without one), nor for codecs without
+    predictors.
+    """
+    if compression not in ("deflate", "lzw", "zstd") or layout.kind == "class":
+        return None
+    if layout.dtype in ("float32", "float64"):
+        return 3
+    return 2 if np.dtype(layout.dtype).kind in "ui" else None
 
 
 # --- the model call --------------------------------------------------------------------------------
@@ -331,8 +346,9 @@ def predict_scene(
         }
         if options.compression.lower() != "none":
             profile["compress"] = options.compression.lower()
-            if layout.dtype in ("uint8", "uint16") and options.compression.lower() in ("deflate", "lzw", "zstd"):
-                profile["predictor"] = 2
+            predictor = _tiff_predictor(layout, options.compression.lower())
+            if predictor is not None:
+                profile["predictor"] = predictor
         partial = destination.with_name(destination.name + ".partial")
         try:
             with rasterio.open(partial, "w", **profile) as dst:
