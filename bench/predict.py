@@ -4,7 +4,7 @@ For each scene size (default 2048 and 8192 pixels square, 6 bands int16, tiled a
 a fresh interpreter sets glibc's allocator as `geofm predict` does (`geofm.allocator`), loads a tiny model
 (tiny_vit + linear decoder), opens the scene to count its tiles and runs one warm-up batch (first-call
 costs such as oneDNN's kernel selection). Untimed so far. It then runs four timed jobs ``--repeats``
-times (default: 31 at 2048 pixels, fewer for larger scenes, at least 3), in an order that rotates from
+times (default: 31 at 2048 pixels, fewer for larger scenes, at least 5), in an order that rotates from
 one repeat to the next:
 
 - `geofm.inference.predict` on the scene: finding the input, checking its bands, reading, normalising,
@@ -249,13 +249,14 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def default_repeats(size: int) -> int:
-    """Timed repeats for a ``size`` square scene: 31 at 2048 pixels, fewer as the area grows, at least 3.
+    """Timed repeats for a ``size`` square scene: 31 at 2048 pixels, fewer as the area grows, at least 5.
 
     Single predict / bare ratios on a shared 2-core VM range from 0.7 to 1.6 (the cores' speed changes by
     the second); a repeat of the four jobs at 2048 pixels takes ~8 s, and with 31 of them the median
-    still moves by about +-0.03 between benchmark runs. A repeat at 8192 pixels takes ~2 min.
+    still moves by about +-0.03 between benchmark runs. A repeat at 8192 pixels takes ~2 min, and its
+    single ratios still range from 1.05 to 1.33: the median of 3 moved by +-0.05 between runs.
     """
-    return max(3, round(31 * (2048 / size) ** 2))
+    return max(5, round(31 * (2048 / size) ** 2))
 
 
 def run_child(scene: Path, run_dir: Path, out: Path, repeats: int, args: argparse.Namespace) -> dict:
@@ -294,7 +295,7 @@ def main() -> None:
         "--repeats",
         type=int,
         default=None,
-        help="timed repeats of the jobs per scene (default 31 at 2048 pixels, fewer for larger scenes, at least 3)",
+        help="timed repeats of the jobs per scene (default 31 at 2048 pixels, fewer for larger scenes, at least 5)",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="where scenes go (default: a temp folder)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
