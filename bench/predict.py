@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import resource
 import statistics
@@ -180,8 +181,8 @@ def bare_forwards(loaded: Any, plan: Any, tiles: int, batch_size: int, tile_size
 
     sizes = [min(batch_size, tiles - start) for start in range(0, tiles, batch_size)]
     shape = (batch_size, len(BANDS), tile_size, tile_size)
-    per_batch_mb = 4 * batch_size * len(BANDS) * tile_size**2 / 2**20
-    inputs = [torch.randn(shape) for _ in range(min(len(sizes), max(2, round(BARE_INPUT_MB / per_batch_mb))))]
+    count = min(len(sizes), max(2, round(BARE_INPUT_MB * 2**20 / (4 * math.prod(shape)))))  # float32 batches
+    inputs = [torch.randn(shape) for _ in range(count)]
     calls = ThreadPoolExecutor(plan.streams)
 
     def call(index: int) -> None:

@@ -356,10 +356,10 @@ PLANS = [(1, None, 1), (1, None, 3), (2, 1, 2), (3, 1, 1)]
 @pytest.fixture
 def one_torch_thread():
     """Model calls with one thread whatever the plan: sums then add up in the same order, bit for bit."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    from geofm.inference import _torch_threads
+
+    with _torch_threads(1):
+        yield
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -386,7 +386,7 @@ def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tm
     import geofm.inference
 
     progress = threading.Condition()
-    seen = {"started": 0, "waited": 0, "threads": set(), "callers": set(), "blenders": set()}
+    seen = {"started": 0, "waited": 0, "last": False, "threads": set(), "callers": set(), "blenders": set()}
     call, blend = geofm.inference._Runner.__call__, geofm.inference.StripeBlender.add
     threads_before = torch.get_num_threads()
 
@@ -406,7 +406,6 @@ def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tm
         seen["blenders"].add(threading.get_ident())
         blend(self, tiles, results, valids)
 
-    seen["last"] = False
     read_batches = geofm.inference.read_batches
 
     def reads_that_say_when_they_end(*args, **kwargs):

@@ -344,9 +344,10 @@ def predict_scene(
             "BIGTIFF": "IF_SAFER",
             "num_threads": str(plan.io_threads),  # GDAL compresses written blocks in its threads
         }
-        if options.compression.lower() != "none":
-            profile["compress"] = options.compression.lower()
-            predictor = _tiff_predictor(layout, options.compression.lower())
+        compression = options.compression.lower()
+        if compression != "none":
+            profile["compress"] = compression
+            predictor = _tiff_predictor(layout, compression)
             if predictor is not None:
                 profile["predictor"] = predictor
         partial = destination.with_name(destination.name + ".partial")
