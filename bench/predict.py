@@ -9,24 +9,30 @@ one repeat to the next:
 
 - `geofm.inference.predict` on the scene: finding the input, checking its bands, reading, normalising,
   the model, blending, writing and compressing the output GeoTIFF;
+- the bare model forward on the same tiles (``bare_forward_s``): the same number of tiles in the same
+  batches, from random batches in memory, one ``model(batch)`` call after another with all of torch's
+  threads, the way one calls a model;
+- the same bare forward run the way predict runs the model (``bare_forward_as_predict_runs_it_s``): on a
+  CPU whose cores torch's threads fill, `geofm.inference.STREAMS` calls at once, each with its share of
+  the threads (`geofm.inference._plan`);
 - the same `predict` with a model whose forward only returns zeros of the output's shape: the pipeline
-  around the model alone (``pipeline_without_model_s``, median);
-- the bare model forward on the same number of tiles, in the same batches, from random batches in memory, run
-  the way predict runs the model (``bare_forward_s``): on a CPU whose cores torch's threads fill,
-  `geofm.inference.STREAMS` calls at once, each with its share of the threads (`geofm.inference._plan`);
-- the same bare forward as a plain loop of calls with all of torch's threads
-  (``plain_forward_s``), the way one usually calls a model.
+  around the model alone (``pipeline_without_model_s``, median).
 
-Running the jobs in turn in one process lets drift in machine load hit all alike: ``overhead`` is the
-median, over the repeats, of predict time / bare forward time of the same repeat (each ratio is listed
-too, as is the ratio of the fastest of each); ``overhead_vs_plain_forward`` is the same against the
-plain loop. ``overhead_from_parts`` is (bare + pipeline) / bare from the medians: the same ratio built
-from its two parts, far less noisy than the ratio of two noisy totals. Times are the fastest of each.
-Peak RSS (``resource.getrusage(...).ru_maxrss``) is read right after the first predict, before any bare
-forward runs. Prints JSON.
+Running the jobs in turn in one process lets drift in machine load hit all alike. ``overhead``, the
+tiling overhead of the target, is the median over the repeats of predict time / bare forward time of
+the same repeat (each ratio is listed too, as is the ratio of the fastest of each): what a user pays for
+mapping a scene over calling the model on its tiles. Predict wins back part of its reading, blending and
+writing by its threading, so two more figures isolate the pipeline's own cost:
+``overhead_same_threading`` is the same median against the bare forward run as predict runs it, and
+``overhead_same_threading_from_parts`` is (that bare forward + pipeline) / that bare forward from the
+medians, far less noisy than a ratio of two noisy totals. On a CPU both cores are busy in either job,
+so these two are 1 + the pipeline's CPU time / the model's: with a model as small as tiny_vit, and the
+deflate decoding of the input alone ~30 % of the pipeline, they sit at 1.11-1.15 on a 2-core VM. Times
+are the fastest of each. Peak RSS (``resource.getrusage(...).ru_maxrss``) is read right after the first
+predict, before any bare forward runs. Prints JSON.
 
 Targets (issue 7): peak RSS of the 8192 scene within 1.25 x that of the 2048 scene; predict time / bare
-forward time <= 1.15.
+forward time (``overhead``) <= 1.15.
 
     python bench/predict.py [--sizes 2048 8192] [--tile-size 256] [--overlap 32] [--batch-size 8]
 """
@@ -167,7 +173,7 @@ BARE_INPUT_MB = 128
 
 
 def bare_forwards(loaded: Any, plan: Any, tiles: int, batch_size: int, tile_size: int) -> dict[str, Callable[[], None]]:
-    """The bare model forward over ``tiles`` tiles in batches: as predict's ``plan`` runs it, and as a plain loop.
+    """The bare model forward over ``tiles`` tiles in batches: as a plain loop, and as predict's ``plan`` runs it.
 
     The batches come in turn from distinct random arrays that span :data:`BARE_INPUT_MB` (four times a
     32 MB last-level cache), as the tiles of a scene lie in memory, not in the CPU's cache: one batch used
@@ -197,7 +203,7 @@ def bare_forwards(loaded: Any, plan: Any, tiles: int, batch_size: int, tile_size
         with _torch_threads(plan.model_threads):
             list(calls.map(call, range(len(sizes))))
 
-    return {"bare": as_predict_runs_it, "plain": plain}
+    return {"bare": plain, "bare_threaded": as_predict_runs_it}
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -230,7 +236,7 @@ def child(args: argparse.Namespace) -> dict:
     peak = peak_rss_mb()
     jobs.update(bare_forwards(loaded, plan, tiles, args.batch_size, args.tile_size))
     times: dict[str, list[float]] = {name: [] for name in jobs}
-    for name in ("bare", "plain"):
+    for name in ("bare", "bare_threaded"):
         jobs[name]()  # warm-up of the threads that run the model
     names = list(jobs)
     for repeat in range(args.repeats):
@@ -321,11 +327,11 @@ def main() -> None:
             repeats = args.repeats or default_repeats(size)
             timings = run_child(scene, run_dir, root / "out", repeats, args)
             times = timings["times"]
-            best, bare, plain = min(times["predict"]), min(times["bare"]), min(times["plain"])
+            best, bare, threaded = min(times["predict"]), min(times["bare"]), min(times["bare_threaded"])
             paired = [p / b for p, b in zip(times["predict"], times["bare"], strict=True)]
-            against_plain = [p / b for p, b in zip(times["predict"], times["plain"], strict=True)]
+            same_threading = [p / b for p, b in zip(times["predict"], times["bare_threaded"], strict=True)]
             pipeline = statistics.median(times["pipeline"])
-            bare_median = statistics.median(times["bare"])
+            threaded_median = statistics.median(times["bare_threaded"])
             results.append(
                 {
                     "size": size,
@@ -335,13 +341,13 @@ def main() -> None:
                     "repeats": repeats,
                     "predict_s": round(best, 2),
                     "bare_forward_s": round(bare, 2),
-                    "plain_forward_s": round(plain, 2),
+                    "bare_forward_as_predict_runs_it_s": round(threaded, 2),
                     "overhead": round(statistics.median(paired), 3),
                     "overhead_of_fastest": round(best / bare, 3),
                     "overhead_per_repeat": [round(ratio, 3) for ratio in paired],
-                    "overhead_vs_plain_forward": round(statistics.median(against_plain), 3),
+                    "overhead_same_threading": round(statistics.median(same_threading), 3),
                     "pipeline_without_model_s": round(pipeline, 3),
-                    "overhead_from_parts": round((bare_median + pipeline) / bare_median, 3),
+                    "overhead_same_threading_from_parts": round((threaded_median + pipeline) / threaded_median, 3),
                     "megapixels_per_s": round(size * size / 1e6 / best, 3),
                     "peak_rss_mb": round(timings["peak_rss_mb"], 1),
                     "rss_after_model_load_mb": round(timings["rss_after_model_load_mb"], 1),
@@ -366,6 +372,7 @@ def main() -> None:
         worst = max(r["overhead"] for r in results)
         report["rss_ratio_8192_vs_2048"] = round(ratio, 3)
         report["max_overhead"] = worst
+        report["max_overhead_same_threading"] = max(r["overhead_same_threading"] for r in results)
         report["targets_met"] = {"rss_ratio<=1.25": ratio <= 1.25, "overhead<=1.15": worst <= 1.15}
     print(json.dumps(report, indent=2))
 
