@@ -258,10 +258,10 @@ def child(args: argparse.Namespace) -> dict:
 def default_repeats(size: int) -> int:
     """Timed repeats for a ``size`` square scene: 31 at 2048 pixels, fewer as the area grows, at least 5.
 
-    Single predict / bare ratios on a shared 2-core VM range from 0.7 to 1.6 (the cores' speed changes by
-    the second); a repeat of the four jobs at 2048 pixels takes ~8 s, and with 31 of them the median
-    still moves by about +-0.03 between benchmark runs. A repeat at 8192 pixels takes ~2 min, and its
-    single ratios still range from 1.05 to 1.33: the median of 3 moved by +-0.05 between runs.
+    Single predict / bare forward ratios on a shared 2-core VM range from 0.78 to 1.36 at 2048 pixels (the
+    cores' speed changes by the second); a repeat of the four jobs there takes ~8 s, and with 31 of them
+    the median still moves by about +-0.03 between benchmark runs. A repeat at 8192 pixels takes ~2 min;
+    the median of 3 repeats moved by +-0.05 between runs.
     """
     return max(5, round(31 * (2048 / size) ** 2))
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from geofm._outputs import OUTPUT_KINDS, OutputLayout, output_tags, plan_output
+from geofm._outputs import OUTPUT_KINDS, output_tags, plan_output
 from geofm._preview import class_palette
 from geofm._scene import SceneBands, match_scene_bands, read_batches
 from geofm._tiling import StripeAccumulator, StripeBlender, Tile, batches, blend_window, iter_tiles, tile_starts
@@ -88,21 +88,6 @@ def _device(name: str) -> Any:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name} was asked for but CUDA is not available; use --device cpu or auto")
     return device
-
-
-def _tiff_predictor(layout: OutputLayout, compression: str) -> int | None:
-    """The TIFF predictor for ``layout`` under ``compression``: what makes its values compress best.
-
-    Horizontal differencing (2) for integer values and floating-point differencing (3) for float32 and
-    float64 values, which both vary smoothly; none for class maps, whose labels have no meaningful
-    differences (deflate packs a uint8 class map 20 % smaller without one), nor for codecs without
-    predictors.
-    """
-    if compression not in ("deflate", "lzw", "zstd") or layout.kind == "class":
-        return None
-    if layout.dtype in ("float32", "float64"):
-        return 3
-    return 2 if np.dtype(layout.dtype).kind in "ui" else None
 
 
 # --- the model call --------------------------------------------------------------------------------
@@ -347,7 +332,7 @@ def predict_scene(
         compression = options.compression.lower()
         if compression != "none":
             profile["compress"] = compression
-            predictor = _tiff_predictor(layout, compression)
+            predictor = layout.tiff_predictor(compression)
             if predictor is not None:
                 profile["predictor"] = predictor
         partial = destination.with_name(destination.name + ".partial")
