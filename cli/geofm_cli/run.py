@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from geofm.errors import ConfigError
 from geofm_cli._output import echo_json
 
 __all__ = ["build_run_config", "evaluate_command", "run_command"]
@@ -20,6 +21,33 @@ def build_run_config(config_file: Path | None, flags: dict[str, Any], sets: list
     overrides = [(key.split("."), value) for key, value in flags.items() if value is not None]
     overrides += [parse_override(text) for text in sets]
     return apply_overrides(data, overrides)
+
+
+RESUME_REFUSED = (
+    "backbone",
+    "neck",
+    "decoder",
+    "dataset",
+    "data_root",
+    "bands",
+    "task",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "devices",
+    "num_nodes",
+    "strategy",
+    "precision",
+    "weights",
+    "freeze_backbone",
+    "out",
+    "name",
+    "seed",
+    "fast_dev_run",
+    "config",
+    "set_",
+)
+"""``geofm run`` options that a resumed run refuses: it keeps its own configuration."""
 
 
 def run_command(
@@ -50,10 +78,18 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Fine-tune a backbone + decoder on a dataset and evaluate it; write a run directory."""
+    from geofm.distributed import is_rank_zero
     from geofm.runner import run
 
     if resume is not None:
-        summary = run({}, resume=str(resume))
+        given = {name: value for name, value in locals().items() if name in RESUME_REFUSED and value is not None}
+        if given:
+            names = ", ".join("--" + name.rstrip("_").replace("_", "-") for name in given)
+            raise ConfigError(
+                f"--resume continues {resume} with its own config.yaml; {names} cannot be given with it "
+                "(only --max-epochs, to raise the epoch budget). Start a new run to change them"
+            )
+        summary = run({"trainer": {"max_epochs": max_epochs}} if max_epochs else {}, resume=str(resume))
     else:
         device_value: Any = devices
         if devices and "," in devices:
@@ -84,6 +120,8 @@ def run_command(
             "trainer.fast_dev_run": fast_dev_run,
         }
         summary = run(build_run_config(config, flags, list(set_ or [])))
+    if not is_rank_zero():  # the other processes of a distributed run print nothing
+        return
     if as_json:
         echo_json(summary)
         return

@@ -93,9 +93,16 @@ class DatasetConfig(_ComponentSection):
 
 
 class TaskConfig(_ComponentSection):
-    """``task``: the training task (default: the dataset's task) and its optimisation; extras go to it."""
+    """``task``: the training task (default: the dataset's task) and its optimisation; extras go to it.
+
+    ``num_outputs`` (classes, or target channels for regression) and ``class_names`` are what the data
+    decided; a run records them so that its model can be rebuilt without the data. Given on a new run,
+    they must agree with the dataset.
+    """
 
     name: str | None = None
+    num_outputs: int | None = Field(default=None, gt=0)
+    class_names: list[str] | None = None
     loss: str | None = None
     class_weights: list[float] | None = None
     lr: float = Field(default=1e-4, gt=0)

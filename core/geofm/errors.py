@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ConfigError",
     "DataError",
@@ -11,6 +13,7 @@ __all__ = [
     "PluginLoadError",
     "UnknownComponentError",
     "WeightsError",
+    "unwrap_worker_error",
 ]
 
 
@@ -47,3 +50,37 @@ class WeightsError(GeofmError):
 
 class DataError(GeofmError):
     """Input data that is missing, corrupt or does not match what the run expects."""
+
+
+_WORKER_HEADER = re.compile(r"Caught \w+ in [^\n]*\.\nOriginal Traceback \(most recent call last\):\n")
+"""How torch's ``ExceptionWrapper.reraise`` starts the message of an error re-raised from a DataLoader worker."""
+
+
+def unwrap_worker_error(error: BaseException) -> BaseException:
+    """The geofm error a DataLoader worker raised, with its own message, from torch's re-raised copy of it.
+
+    torch re-raises an exception from a worker process as ``type(exc)("Caught DataError in DataLoader
+    worker process 0.\nOriginal Traceback (most recent call last):\n ... geofm.errors.DataError: <message>")``,
+    which buries the message under a traceback. For a :class:`GeofmError` with such a message this returns a
+    new exception of the same class holding only the original message (everything after the last
+    ``<module>.<Class>: `` line prefix, several lines if it had several), chained ``from`` ``error`` so the
+    worker's traceback stays visible with ``--debug``. Any other error is returned unchanged.
+    """
+    if not isinstance(error, GeofmError) or not error.args or not isinstance(error.args[0], str):
+        return error
+    text = error.args[0]
+    if not _WORKER_HEADER.match(text):
+        return error
+    kind = type(error)
+    name = kind.__qualname__ if kind.__module__ in {"__main__", "builtins"} else f"{kind.__module__}.{kind.__qualname__}"
+    start = text.rfind(f"\n{name}: ")
+    if start < 0:
+        return error
+    message = text[start + len(name) + 3 :].rstrip("\n")
+    try:
+        unwrapped = kind(message)
+    except TypeError:  # a subclass whose constructor takes other arguments: keep torch's error
+        return error
+    unwrapped.__cause__ = error
+    unwrapped.__suppress_context__ = True
+    return unwrapped

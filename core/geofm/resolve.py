@@ -138,18 +138,27 @@ class ResolvedRun:
             return int(getattr(self.datamodule, "num_outputs", 1) or 1)
         return int(self.datamodule.num_classes)
 
-    def resolved_config(self) -> dict[str, Any]:
-        """The configuration with every default made explicit (re-runnable with ``--config``)."""
+    def completed_config(self) -> RunConfig:
+        """The configuration with every choice made explicit, including what the data decided.
+
+        The bands, time steps, classes, task and neck plan it records rebuild the model without the data
+        (:func:`geofm.run_model.build_run_model`); the statistics are the data module's (computed in its
+        setup when none were given). It is what ``config.yaml`` holds, and re-runnable with ``--config``.
+        """
         data = self.config.to_dict()
         data["necks"] = [dict(n) for n in self.necks]
-        data["task"]["name"] = self.task_spec.name
         dm = self.datamodule
+        data["task"]["name"] = self.task_spec.name
+        data["task"]["num_outputs"] = self.num_outputs
+        class_names = [str(n) for n in getattr(dm, "class_names", None) or ()]
+        data["task"]["class_names"] = class_names if len(class_names) == self.num_outputs else None
+        data["backbone"]["num_frames"] = int(self.config.backbone.num_frames or getattr(dm, "num_frames", 1) or 1)
         data["dataset"]["bands"] = list(dm.band_names) if dm.band_names else None
         for key in ("mean", "std"):
             value = getattr(dm, key, None)
             if value is not None:
                 data["dataset"][key] = [float(v) for v in value]
-        return data
+        return RunConfig.model_validate(data)
 
     def baseline(self) -> dict[str, Any]:
         """Scores of trivial predictors on the validation split, to judge the trained model against."""
@@ -192,6 +201,26 @@ def _with_default_dataset(config: RunConfig) -> RunConfig:
         )
     log.info("dataset %s (the demo for %s)", name, task_type)
     return config.model_copy(update={"dataset": config.dataset.model_copy(update={"name": name})})
+
+
+def _check_recorded_outputs(config: RunConfig, datamodule: Any, task: TaskSpec) -> None:
+    """A configuration that records the classes (a run's ``config.yaml``) must agree with its data."""
+    if task.task_type == "regression":
+        decided = int(getattr(datamodule, "num_outputs", 1) or 1)
+    else:
+        decided = int(datamodule.num_classes)
+    recorded = config.task.num_outputs
+    if recorded is not None and recorded != decided:
+        raise ConfigError(
+            f"task.num_outputs is {recorded} but dataset {config.dataset.name} gives {decided}; "
+            "drop task.num_outputs and task.class_names from the configuration to take the dataset's"
+        )
+    names = [str(n) for n in getattr(datamodule, "class_names", None) or ()]
+    if config.task.class_names and names and list(config.task.class_names) != names:
+        raise ConfigError(
+            f"task.class_names {config.task.class_names} differ from dataset {config.dataset.name}'s {names}; "
+            "drop task.class_names from the configuration to take the dataset's"
+        )
 
 
 def resolve_run(config: RunConfig) -> ResolvedRun:
@@ -244,6 +273,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         crop_size=config.dataset.crop_size,
         **config.dataset.options(),
     )
+    _check_recorded_outputs(config, datamodule, task)
     return ResolvedRun(
         config=config,
         backbone_spec=backbone,

@@ -1,35 +1,34 @@
 """One fine-tuning run end to end: resolve the configuration, build everything, train, evaluate, report.
 
 Everything that can be checked is checked before the run directory is created, so a run that fails
-validation writes nothing. The run directory holds the resolved ``config.yaml`` (re-runnable with
-``--config``), ``plugins.json``, ``checkpoints/`` (``best.ckpt``, ``last.ckpt``, written atomically),
-``metrics.csv`` and ``summary.json``.
+validation writes nothing; a run that fails later records ``status: failed`` and the error in its
+``summary.json``. The run directory is read and written only through :class:`geofm.rundir.RunDir`, and
+the model is built by :func:`geofm.run_model.build_run_model` from the configuration that
+``config.yaml`` records, so ``evaluate``, ``predict`` and ``--resume`` rebuild exactly what was trained.
+Under DDP every process runs this code; only rank 0 creates and writes the run directory.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
-import math
 import os
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geofm.config import RunConfig, load_config, save_config, validate_config
-from geofm.errors import ConfigError, GeofmError
+from geofm.config import RunConfig, load_config, validate_config
+from geofm.errors import ConfigError, GeofmError, unwrap_worker_error
 from geofm.resolve import ResolvedRun, resolve_run
+from geofm.rundir import EVALUATION_FILE, RunDir, run_dir_stem
 
 __all__ = ["evaluate", "run"]
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "summary.json"
-CONFIG_FILE = "config.yaml"
+RESUMABLE_KEYS = (("trainer", "max_epochs"),)
+"""The only configuration keys a resumed run may change (raising the epoch budget)."""
 
 
 @dataclass
@@ -49,41 +48,27 @@ def _as_config(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str]) -
     return validate_config(config)
 
 
-def _build(resolved: ResolvedRun) -> _Built:
-    """Data module, composed model and task module, in that order (data first: it knows the bands)."""
-    from geofm.compose import build_model
+def _build(resolved: ResolvedRun, config: RunConfig, weights: str) -> _Built:
+    """Composed model (from the completed ``config``) and task module around it."""
     from geofm.registry import get_registry
+    from geofm.run_model import build_run_model
 
-    config = resolved.config
-    datamodule = resolved.datamodule
-    model = build_model(
-        config.backbone.name,
-        config.decoder.name,
-        necks=resolved.necks,
-        task=resolved.task_spec.name,
-        num_classes=resolved.num_outputs,
-        weights=str(resolved.weights.path) if resolved.weights.path else "none",
-        bands=datamodule.band_names,
-        img_size=config.backbone.img_size,
-        num_frames=config.backbone.num_frames or datamodule.num_frames or 1,
-        backbone_options=config.backbone.options(),
-        decoder_options=config.decoder.options(),
-        head_options=config.head.options(),
-        aux_heads=config.aux_heads or None,
-    )
+    model = build_run_model(config, weights=weights)
+    task_config = config.task
     task_options = {
         key: value
         for key, value in {
-            "loss": config.task.loss,
-            "class_weights": config.task.class_weights,
-            "lr": config.task.lr,
-            "weight_decay": config.task.weight_decay,
-            "freeze_backbone": config.task.freeze_backbone,
-            "scheduler": config.task.scheduler,
-            **config.task.options(),
+            "loss": task_config.loss,
+            "class_weights": task_config.class_weights,
+            "lr": task_config.lr,
+            "weight_decay": task_config.weight_decay,
+            "freeze_backbone": task_config.freeze_backbone,
+            "scheduler": task_config.scheduler,
+            **task_config.options(),
         }.items()
         if value is not None
     }
+    datamodule = resolved.datamodule
     task = get_registry("tasks").build(
         resolved.task_spec.name,
         model=model,
@@ -95,35 +80,25 @@ def _build(resolved: ResolvedRun) -> _Built:
     return _Built(datamodule=datamodule, model=model, task=task)
 
 
-def _run_dir(config: RunConfig) -> Path:
-    parts = (config.backbone.name, config.decoder.name, config.dataset.name)
-    stem = config.name or f"{dt.datetime.now():%Y%m%d-%H%M%S}-" + "-".join(parts)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
-    base = Path(config.out).expanduser() / stem
-    candidate, counter = base, 1
-    while candidate.exists():
-        counter += 1
-        candidate = base.with_name(f"{stem}-{counter}")
-    return candidate
-
-
-def _trainer(config: RunConfig, run_dir: Path, task: Any, *, for_fit: bool) -> Any:
+def _trainer(config: RunConfig, run: RunDir, task: Any, *, resume_epoch: int | None = None, fit: bool) -> Any:
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     from geofm.checkpoints import AtomicCheckpointIO
+    from geofm.distributed import ShareRunDir
+    from geofm.metrics_log import MetricsCsvLogger
+    from geofm.rundir import BEST_CHECKPOINT
 
     trainer_config = config.trainer
     precision = trainer_config.precision or ("bf16-mixed" if torch.cuda.is_available() else "32-true")
     monitor, mode = task.monitor, task.monitor_mode
-    callbacks: list[Any] = []
-    if for_fit:
+    callbacks: list[Any] = [ShareRunDir(run.path)]
+    if fit:
         callbacks.append(
             ModelCheckpoint(
-                dirpath=run_dir / "checkpoints",
-                filename="best",
+                dirpath=run.checkpoint_dir,
+                filename=Path(BEST_CHECKPOINT).stem,
                 monitor=monitor,
                 mode=mode,
                 save_top_k=1,
@@ -134,7 +109,7 @@ def _trainer(config: RunConfig, run_dir: Path, task: Any, *, for_fit: bool) -> A
         if trainer_config.early_stopping_patience:
             callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=trainer_config.early_stopping_patience))
     return L.Trainer(
-        default_root_dir=run_dir,
+        default_root_dir=run.path,
         max_epochs=trainer_config.max_epochs,
         max_steps=trainer_config.max_steps,
         accelerator=trainer_config.accelerator,
@@ -151,8 +126,8 @@ def _trainer(config: RunConfig, run_dir: Path, task: Any, *, for_fit: bool) -> A
         gradient_clip_val=trainer_config.gradient_clip_val,
         deterministic=trainer_config.deterministic,
         enable_progress_bar=trainer_config.progress_bar,
-        enable_model_summary=for_fit,
-        logger=CSVLogger(save_dir=run_dir, name="", version="") if for_fit else False,
+        enable_model_summary=fit,
+        logger=MetricsCsvLogger(run.metrics_path, resume_epoch) if fit else False,
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
     )
@@ -170,94 +145,133 @@ def _scalar_metrics(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]
     return dict(sorted(result.items()))
 
 
-def _finite_or_null(data: Any) -> Any:
-    """Replace NaN and infinities (e.g. IoU of a class absent from a split) by ``None``: strict JSON."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, Mapping):
-        return {key: _finite_or_null(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite_or_null(value) for value in data]
-    return data
+def _evaluate(trainer: Any, task: Any, datamodule: Any) -> dict[str, Any]:
+    """Validation and test metrics of ``task`` as it is (each sample scored once, on any number of processes)."""
+    from geofm.distributed import ExactEvaluationData
 
-
-def _write_json(path: Path, data: Any) -> None:
-    partial = path.with_suffix(path.suffix + ".partial")
-    text = json.dumps(_finite_or_null(data), indent=2, sort_keys=False, default=str, allow_nan=False)
-    partial.write_text(text + "\n", encoding="utf-8")
-    partial.replace(path)
-
-
-def _plugins_report() -> dict[str, Any]:
-    import platform
-
-    from geofm.plugins import plugin_records
-
-    versions: dict[str, str] = {"python": platform.python_version()}
-    for package in ("torch", "lightning", "torchmetrics", "timm", "segmentation_models_pytorch", "rasterio"):
-        try:
-            module = __import__(package)
-            versions[package] = str(getattr(module, "__version__", "?"))
-        except ImportError:
-            continue
-    return {"plugins": [record.to_dict() for record in plugin_records()], "packages": versions}
-
-
-def _evaluate_checkpoint(trainer: Any, task: Any, datamodule: Any, ckpt_path: str | None) -> dict[str, Any]:
+    data = ExactEvaluationData(datamodule)
     results: dict[str, Any] = {}
-    trainer.validate(task, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    trainer.validate(task, datamodule=data, verbose=False)
     results["val"] = _scalar_metrics(trainer.callback_metrics, "val/")
     if datamodule.spec is None or "test" in datamodule.spec.splits:
-        trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+        trainer.test(task, datamodule=data, verbose=False)
         results["test"] = _scalar_metrics(trainer.callback_metrics, "test/")
     return results
 
 
-def run(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str], *, resume: str | None = None) -> dict[str, Any]:
+def _resume_config(run: RunDir, changes: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None) -> RunConfig:
+    """The run's own configuration, with the changes a resume allows (a higher ``trainer.max_epochs``)."""
+    config = run.read_config()
+    if changes is None or isinstance(changes, str | os.PathLike):
+        if changes is not None:
+            raise ConfigError("a resumed run uses its own config.yaml: give no configuration file with --resume")
+        return config
+    data = changes.to_dict() if isinstance(changes, RunConfig) else dict(changes)
+    given = [
+        f"{section}.{key}" if isinstance(values, Mapping) else section
+        for section, values in data.items()
+        for key in (values if isinstance(values, Mapping) else [None])
+    ]
+    refused = [key for key in given if tuple(key.split(".")) not in RESUMABLE_KEYS]
+    if refused:
+        raise ConfigError(
+            f"a resumed run keeps its own configuration; {', '.join(refused)} cannot be changed on resume "
+            "(only trainer.max_epochs / --max-epochs can be raised). Start a new run to change them"
+        )
+    max_epochs = (data.get("trainer") or {}).get("max_epochs")
+    if max_epochs is None:
+        return config
+    trainer = config.trainer.model_copy(update={"max_epochs": int(max_epochs)})
+    return validate_config({**config.to_dict(), "trainer": trainer.model_dump(mode="json")})
+
+
+def _checkpoint_epoch(path: Path | None) -> int | None:
+    from geofm.checkpoints import load_checkpoint
+
+    return None if path is None else int(load_checkpoint(path).get("epoch", 0))
+
+
+def run(
+    config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None, *, resume: str | None = None
+) -> dict[str, Any]:
     """Fine-tune and evaluate; write the run directory; return the summary (also in ``summary.json``).
 
-    ``resume`` is a run directory whose ``checkpoints/last.ckpt`` training continues from; its
-    ``config.yaml`` is used and ``config`` is ignored.
+    ``resume`` is a run directory to continue from its last readable checkpoint, with its own
+    ``config.yaml``; ``config`` may then only raise ``trainer.max_epochs``. Earlier rows of
+    ``metrics.csv`` are kept.
     """
     started = time.perf_counter()
+    from geofm.distributed import is_rank_zero
+
+    writer = is_rank_zero()
     if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / CONFIG_FILE).is_file():
-            raise ConfigError(f"cannot resume {run_dir}: it holds no {CONFIG_FILE} (is it a geofm run directory?)")
-        config = validate_config(load_config(run_dir / CONFIG_FILE))
-        last = run_dir / "checkpoints" / "last.ckpt"
-        ckpt_path: str | None = str(last) if last.is_file() else None
-        if ckpt_path is None:
-            log.warning("no checkpoints/last.ckpt in %s: training starts from the beginning", run_dir)
+        run_dir: RunDir | None = RunDir.open(resume)
+        assert run_dir is not None
+        config = _resume_config(run_dir, config)
+        ckpt = run_dir.resume_checkpoint()
+        if ckpt is None:
+            log.warning("%s has no readable checkpoint: training starts from the beginning", run_dir.path)
+        resume_epoch = _checkpoint_epoch(ckpt) if ckpt is not None else -1
     else:
-        config = _as_config(config)
-        ckpt_path = None
+        config, run_dir, ckpt, resume_epoch = _as_config(config or {}), None, None, None
 
     import lightning as L
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     resolved = resolve_run(config)
-    config = resolved.config  # with the defaults resolution chose (e.g. the decoder)
-    built = _build(resolved)
-    if resume is None:
-        run_dir = _run_dir(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(resolved.resolved_config(), run_dir / CONFIG_FILE)
-    _write_json(run_dir / "plugins.json", _plugins_report())
-    if not resolved.weights.pretrained:
-        log.warning("%s trains from RANDOM INITIALISATION (%s)", config.backbone.name, resolved.weights.origin)
+    config = resolved.completed_config()
+    weights = str(resolved.weights.path) if resolved.weights.path else "none"
+    built = _build(resolved, config, weights)
+    if run_dir is None:
+        stem = run_dir_stem(config)
+        # the other processes of a distributed run learn rank 0's directory through ShareRunDir
+        run_dir = RunDir.create(config.out, stem) if writer else RunDir(Path(config.out).expanduser() / stem)
+    try:
+        summary = _train_and_report(resolved, built, run_dir, ckpt, resume_epoch, writer)
+    except BaseException as error:
+        if writer:
+            run_dir.mark_failed(unwrap_worker_error(error))
+        if isinstance(error, GeofmError):
+            raise unwrap_worker_error(error) from error
+        raise
+    summary["wall_time_s"] = round(time.perf_counter() - started, 2)
+    if writer:
+        run_dir.write_summary(summary)
+    return summary
 
-    trainer = _trainer(config, run_dir, built.task, for_fit=True)
-    trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=ckpt_path)
-    # statistics computed by the data module during setup become part of the re-runnable config
-    save_config(resolved.resolved_config(), run_dir / CONFIG_FILE)
+
+def _train_and_report(
+    resolved: ResolvedRun, built: _Built, run_dir: RunDir, ckpt: Path | None, resume_epoch: int | None, writer: bool
+) -> dict[str, Any]:
+    from geofm.checkpoints import load_checkpoint, model_state
+    from geofm.distributed import ShareRunDir
+    from geofm.run_model import load_model_state
+
+    config = resolved.completed_config()
+    if writer:
+        run_dir.write_config(config)
+        run_dir.write_provenance()
+        if not resolved.weights.pretrained:
+            log.warning("%s trains from RANDOM INITIALISATION (%s)", config.backbone.name, resolved.weights.origin)
+    trainer = _trainer(config, run_dir, built.task, resume_epoch=resume_epoch, fit=True)
+    trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    run_dir = RunDir(next(c for c in trainer.callbacks if isinstance(c, ShareRunDir)).run_dir)
+    config = resolved.completed_config()  # with the statistics the data module computed in its setup
+    if writer:
+        run_dir.write_config(config)
 
     checkpoint_callback = trainer.checkpoint_callback
     best = getattr(checkpoint_callback, "best_model_path", "") or ""
-    eval_trainer = _trainer(config, run_dir, built.task, for_fit=False)
-    metrics = _evaluate_checkpoint(eval_trainer, built.task, built.datamodule, best or None)
-    summary = {
-        "run_dir": str(run_dir),
+    if not best and run_dir.has_checkpoint():
+        best = str(run_dir.best_checkpoint())
+    if best:  # score the best weights, read back as evaluate and predict will read them
+        load_model_state(built.model, model_state(load_checkpoint(best), best), f"checkpoint {best}")
+    eval_trainer = _trainer(config, run_dir, built.task, fit=False)
+    metrics = _evaluate(eval_trainer, built.task, built.datamodule)
+    best_score = getattr(checkpoint_callback, "best_model_score", None)
+    return {
+        "status": "finished",
+        "run_dir": str(run_dir.path),
         "backbone": config.backbone.name,
         "necks": resolved.necks,
         "decoder": config.decoder.name,
@@ -268,50 +282,38 @@ def run(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str], *, resum
         "weights": str(resolved.weights.path) if resolved.weights.path else None,
         "weights_origin": resolved.weights.origin,
         "monitor": built.task.monitor,
-        "best_checkpoint": best or None,
-        "best_score": float(checkpoint_callback.best_model_score)
-        if getattr(checkpoint_callback, "best_model_score", None) is not None
-        else None,
+        "best_checkpoint": run_dir.relative(best) if best else None,
+        "best_score": float(best_score) if best_score is not None else None,
         "epochs": trainer.current_epoch,
         "global_steps": trainer.global_step,
+        "world_size": trainer.world_size,
         **metrics,
         "baseline": resolved.baseline(),
-        "wall_time_s": round(time.perf_counter() - started, 2),
     }
-    _write_json(run_dir / SUMMARY_FILE, summary)
-    return summary
 
 
-def evaluate(run_dir: str | os.PathLike[str], *, checkpoint: str | None = None) -> dict[str, Any]:
+def evaluate(run_dir: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits.
 
+    The model is rebuilt from the run's ``config.yaml`` and the checkpoint loaded safely and strictly.
     Writes ``evaluation.json`` into the run directory and returns it.
     """
-    run_path = Path(run_dir)
-    config_path = run_path / CONFIG_FILE
-    if not config_path.is_file():
-        raise ConfigError(f"{run_path} holds no {CONFIG_FILE}: give the directory that `geofm run` wrote")
-    config = validate_config(load_config(config_path))
-    ckpt = Path(checkpoint) if checkpoint else _best_checkpoint(run_path)
+    from geofm.checkpoints import load_checkpoint, model_state
+    from geofm.distributed import is_rank_zero
+    from geofm.run_model import load_model_state
+
+    run = RunDir.open(run_dir)
+    ckpt = Path(checkpoint).expanduser() if checkpoint else run.best_checkpoint()
+    state = model_state(load_checkpoint(ckpt), ckpt)
+    config = run.read_config()
     config = config.model_copy(update={"backbone": config.backbone.model_copy(update={"weights": "none"})})
     resolved = resolve_run(config)
-    config = resolved.config  # with the defaults resolution chose (e.g. the decoder)
-    built = _build(resolved)
-    trainer = _trainer(config, run_path, built.task, for_fit=False)
-    metrics = _evaluate_checkpoint(trainer, built.task, built.datamodule, str(ckpt))
-    result = {"run_dir": str(run_path), "checkpoint": str(ckpt), **metrics}
-    _write_json(run_path / "evaluation.json", result)
+    config = resolved.completed_config()
+    built = _build(resolved, config, "none")
+    load_model_state(built.model, state, f"checkpoint {ckpt}")
+    trainer = _trainer(config, run, built.task, fit=False)
+    metrics = _evaluate(trainer, built.task, built.datamodule)
+    result = {"run_dir": str(run.path), "checkpoint": run.relative(ckpt), **metrics}
+    if is_rank_zero():
+        run.write_json(EVALUATION_FILE, result)
     return result
-
-
-def _best_checkpoint(run_path: Path) -> Path:
-    summary_path = run_path / SUMMARY_FILE
-    if summary_path.is_file():
-        best = json.loads(summary_path.read_text(encoding="utf-8")).get("best_checkpoint")
-        if best and Path(best).is_file():
-            return Path(best)
-    for name in ("best.ckpt", "last.ckpt"):
-        candidate = run_path / "checkpoints" / name
-        if candidate.is_file():
-            return candidate
-    raise GeofmError(f"{run_path} has no checkpoint (checkpoints/best.ckpt or last.ckpt); did the run finish an epoch?")

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 
 from geofm.errors import ConfigError, DataError
 
@@ -111,8 +111,13 @@ class BaseTask(LightningModule, ABC):
     # --- shared machinery --------------------------------------------------------------------------
 
     def _init_metrics(self) -> None:
-        """Create the metric states of every evaluation split (call at the end of a subclass ``__init__``)."""
+        """Create the metric states of every evaluation split (call at the end of a subclass ``__init__``).
+
+        The evaluation loss is a sample-weighted mean metric too, so that under DDP it is the mean over
+        every sample of the split, exactly as in a single process.
+        """
         self.metrics = nn.ModuleDict({split: self.build_metrics() for split in EVAL_SPLITS})
+        self.eval_losses = nn.ModuleDict({split: MeanMetric() for split in EVAL_SPLITS})
 
     def _freeze_backbone(self) -> None:
         backbone = getattr(self.model, "backbone", None)
@@ -160,16 +165,28 @@ class BaseTask(LightningModule, ABC):
         for name, aux_output in aux.items():
             aux_loss = self.compute_loss(aux_output, target)
             total = total + float(aux_weights.get(name, 1.0)) * aux_loss
-            self.log(f"{split}/loss_aux_{name}", aux_loss, on_step=False, on_epoch=True, batch_size=batch_size)
-        self.log(
-            f"{split}/loss",
-            total,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=split == "train",
-            batch_size=batch_size,
-            sync_dist=True,
-        )
+            self.log(
+                f"{split}/loss_aux_{name}",
+                aux_loss,
+                on_step=False,
+                on_epoch=True,
+                batch_size=batch_size,
+                sync_dist=True,
+            )
+        losses = getattr(self, "eval_losses", None)
+        if losses is not None and split in losses:
+            losses[split].update(total.detach(), weight=batch_size)
+            self.log(f"{split}/loss", losses[split], on_step=False, on_epoch=True, batch_size=batch_size)
+        else:
+            self.log(
+                f"{split}/loss",
+                total,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=split == "train",
+                batch_size=batch_size,
+                sync_dist=True,
+            )
         return total, output, target
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
@@ -198,12 +215,15 @@ class BaseTask(LightningModule, ABC):
 
     def _log_epoch_metrics(self, split: str) -> None:
         metrics: MetricCollection = self.metrics[split]
-        if not any(metric.update_called for metric in metrics.values()):
+        updated = any(metric.update_called for metric in metrics.values())
+        # every process takes the same branch: compute() below is a collective operation under DDP
+        if not self.trainer.strategy.reduce_boolean_decision(updated, all=False):
             return
         values = self.expand_metrics(metrics.compute())  # torchmetrics syncs across processes here
         for name, value in values.items():
             key = f"{split}/{name}"
-            self.log(key, value, prog_bar=key == self.monitor)
+            # the values are already global: sync_dist averages identical numbers (and says so to Lightning)
+            self.log(key, value, prog_bar=key == self.monitor, sync_dist=True)
         metrics.reset()
 
     def on_validation_epoch_end(self) -> None:

@@ -1,0 +1,95 @@
+"""The model of a run, built from its configuration: one function for training, evaluate and predict.
+
+A run's ``config.yaml`` records everything the model depends on, including what the data decided (bands,
+frames, classes, the neck plan), so :func:`build_run_model` rebuilds exactly the network that was trained
+without the data. :func:`load_model_state` loads a checkpoint's tensors into it strictly and says in one
+paragraph what does not fit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from geofm.config import RunConfig
+from geofm.errors import ConfigError, WeightsError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["build_run_model", "load_model_state", "model_inputs"]
+
+_SHOWN = 4
+
+
+def model_inputs(config: RunConfig) -> tuple[list[str], int, int]:
+    """``(bands, num_frames, num_outputs)`` a resolved run configuration records for its model."""
+    missing = [
+        key
+        for key, value in (
+            ("dataset.bands", config.dataset.bands),
+            ("task.name", config.task.name),
+            ("task.num_outputs", config.task.num_outputs),
+            ("decoder.name", config.decoder.name),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"the run configuration lacks {', '.join(missing)}, which the model depends on; "
+            "a geofm run records them in its config.yaml (was it written by an older geofm or edited?)"
+        )
+    return list(config.dataset.bands or ()), int(config.backbone.num_frames or 1), int(config.task.num_outputs or 0)
+
+
+def build_run_model(config: RunConfig, *, weights: str | os.PathLike[str] | None = "none") -> nn.Module:
+    """The composed model ``config`` (a resolved run configuration) describes, with backbone ``weights``."""
+    from geofm.compose import build_model
+
+    bands, num_frames, num_outputs = model_inputs(config)
+    return build_model(
+        config.backbone.name,
+        str(config.decoder.name),
+        necks=config.necks,
+        task=str(config.task.name),
+        num_classes=num_outputs,
+        weights=weights,
+        bands=bands,
+        img_size=config.backbone.img_size,
+        num_frames=num_frames,
+        backbone_options=config.backbone.options(),
+        decoder_options=config.decoder.options(),
+        head_options=config.head.options(),
+        aux_heads=config.aux_heads or None,
+    )
+
+
+def _listing(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_SHOWN])
+    return shown + (f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else "")
+
+
+def load_model_state(model: nn.Module, state: Mapping[str, Any], source: str) -> None:
+    """Load ``state`` into ``model`` strictly; a mismatch is one WeightsError with counts and the first keys."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    reshaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} weight(s) missing ({_listing(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected ({_listing(unexpected)})")
+    if reshaped:
+        problems.append(f"{len(reshaped)} of another shape, checkpoint vs model ({_listing(reshaped)})")
+    if problems:
+        raise WeightsError(
+            f"{source} does not fit the model its run's config.yaml describes: {'; '.join(problems)}. "
+            "Was config.yaml edited, or the checkpoint taken from another run?"
+        )
+    model.load_state_dict(dict(state), strict=True)
