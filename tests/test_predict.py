@@ -145,7 +145,11 @@ def make_run(
         "head": {},
         "aux_heads": [],
         "dataset": {"name": "test", "bands": list(bands), "mean": mean, "std": std},
-        "task": {"name": task},
+        "task": {
+            "name": task,
+            "num_outputs": num_classes,
+            "class_names": list(CLASSES) if task == "segmentation" else None,
+        },
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     hparams = {"num_classes": num_classes, "class_names": CLASSES if task == "segmentation" else ()}

@@ -1,20 +1,39 @@
-"""What a prediction file holds: the output layout per kind, its encoding, and its tags."""
+"""What a prediction file holds: the model's output per kind, its layout and encoding, and its tags."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from geofm.errors import ConfigError
 from geofm.loading import LoadedRun
 
-__all__ = ["OUTPUT_KINDS", "OutputLayout", "argmax_channels", "output_tags", "plan_output"]
+__all__ = [
+    "DEFAULT_KINDS",
+    "OUTPUT_KINDS",
+    "OutputLayout",
+    "TileRunner",
+    "argmax_channels",
+    "embedding_geometry",
+    "output_tags",
+    "per_tile",
+    "plan_output",
+]
 
 OUTPUT_KINDS = ("class", "probabilities", "regression", "embeddings")
 """What a prediction file holds: a class map, per-class probabilities, regression values or embeddings."""
+DEFAULT_KINDS = {
+    "segmentation": "class",
+    "regression": "regression",
+    "classification": "class",
+    "multilabel_classification": "probabilities",
+}
+"""The output kind of each task type that predict maps, when none is asked for."""
+MULTILABEL = "multilabel_classification"
 
 
 @dataclass(frozen=True)
@@ -66,15 +85,20 @@ def argmax_channels(values: np.ndarray, dtype: str) -> np.ndarray:
     return index
 
 
+def per_tile(loaded: LoadedRun, kind: str) -> bool:
+    """Whether the model gives one value per class and tile (classification) that is painted over the tile."""
+    return loaded.task_type not in ("segmentation", "regression") and kind != "embeddings"
+
+
 def plan_output(loaded: LoadedRun, kind: str | None, dtype: str | None, embed_dim: int, reduction: int) -> OutputLayout:
     """The output layout for ``kind`` (``None``: the task's default) and ``dtype`` (``None``: the kind's default)."""
     task = loaded.task_type
-    if task not in ("segmentation", "regression"):
+    if task not in DEFAULT_KINDS:
         raise ConfigError(
-            f"the run is a {task} run: predict writes maps, so it needs a segmentation or regression run "
-            "(or --output embeddings for the backbone's features)"
+            f"predict maps segmentation, regression, classification and multilabel_classification runs, not a "
+            f"{task} run (--output embeddings gives the backbone's features of any run)"
         )
-    kind = kind or ("class" if task == "segmentation" else "regression")
+    kind = kind or DEFAULT_KINDS[task]
     if kind == "embeddings":
         return OutputLayout(
             kind,
@@ -84,8 +108,13 @@ def plan_output(loaded: LoadedRun, kind: str | None, dtype: str | None, embed_di
             tuple(f"embedding_{i}" for i in range(embed_dim)),
             reduction,
         )
+    if task == MULTILABEL and kind == "class":
+        raise ConfigError(
+            "--output class does not fit a multilabel_classification run (its labels are independent, a pixel "
+            "may have several); use --output probabilities (one band per class)"
+        )
     if (kind == "regression") != (task == "regression"):
-        wanted = "regression" if task == "regression" else "class or probabilities"
+        wanted = {"regression": "regression", MULTILABEL: "probabilities"}.get(task, "class or probabilities")
         raise ConfigError(f"--output {kind} does not fit a {task} run; use {wanted} (or embeddings)")
     names = loaded.class_names
     if kind == "class":
@@ -121,9 +150,75 @@ def output_tags(loaded: LoadedRun, layout: OutputLayout, scene: Path, tiling: di
         "geofm_model": f"{loaded.config['backbone']['name']}+{loaded.config['decoder']['name']}",
         **tiling,
     }
-    if loaded.task_type == "segmentation":
+    if loaded.num_frames > 1:
+        tags["geofm_num_frames"] = str(loaded.num_frames)
+    if loaded.task_type != "regression":
         tags["class_names"] = json.dumps(list(loaded.class_names))
         tags.update({f"class_{i}": name for i, name in enumerate(loaded.class_names)})
     if layout.kind == "probabilities" and layout.dtype == "uint8":
         tags["scale"] = str(1 / 254)
     return tags
+
+
+# --- the model call --------------------------------------------------------------------------------
+
+
+class TileRunner:
+    """Tiles (B, C, H, W) or (B, C, T, H, W) -> the kind's values times the blending ``weight`` (B, K, h, w).
+
+    Class maps and probabilities are blended as scores: softmax over the classes, or each class's sigmoid
+    for a multilabel run. A classification model's (B, K) scores are painted over its whole tile. The result
+    is numpy, on the CPU.
+    """
+
+    def __init__(self, loaded: LoadedRun, kind: str, device: Any, precision: str, weight: np.ndarray) -> None:
+        import torch
+
+        self.model = loaded.model
+        self.kind = kind
+        self.sigmoid = loaded.task_type == MULTILABEL
+        self.device = device
+        self.bf16 = precision == "bf16"
+        self.weight = torch.from_numpy(weight).to(device)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """The weighted values of one batch of normalised tiles."""
+        import torch
+
+        image = torch.from_numpy(batch).to(self.device, non_blocking=True)
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if self.kind == "embeddings":
+                result = _embeddings(self.model, image)
+            else:
+                result = self.model(image)
+                if self.kind in ("class", "probabilities"):
+                    result = result.float().sigmoid() if self.sigmoid else result.float().softmax(dim=1)
+            if result.ndim == 2:  # one score per class and tile
+                result = result[:, :, None, None]
+            result = result.float() * self.weight  # the model's threads weight the whole batch at once
+        return result.cpu().numpy()
+
+
+def _embeddings(model: Any, image: Any) -> Any:
+    """The backbone's last feature as a map (B, D, H/r, W/r): tokens per patch, or the last CNN stage.
+
+    Tokens of several time steps are averaged over time.
+    """
+    backbone = model.backbone
+    feature = backbone.forward_features(image)[-1]
+    if getattr(backbone, "output_kind", "maps") != "tokens":
+        return feature
+    patch = int(backbone.patch_size)
+    height, width = image.shape[-2] // patch, image.shape[-1] // patch
+    tokens = feature[:, int(getattr(backbone, "num_prefix_tokens", 0)) :]
+    frames = tokens.shape[1] // (height * width)
+    maps = tokens.reshape(tokens.shape[0], frames, height, width, -1).mean(dim=1)
+    return maps.permute(0, 3, 1, 2)
+
+
+def embedding_geometry(model: Any) -> tuple[int, int]:
+    """The width of the backbone's embeddings and the scene pixels per embedding along each side."""
+    backbone = model.backbone
+    if getattr(backbone, "output_kind", "maps") == "tokens":
+        return int(backbone.out_channels[-1]), int(backbone.patch_size)
+    return int(backbone.out_channels[-1]), int(backbone.out_reductions[-1])

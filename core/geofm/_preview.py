@@ -78,10 +78,17 @@ def _prediction_rgb(prediction: Path, shape: tuple[int, int], palette: list[tupl
     from rasterio.enums import Resampling
 
     with rasterio.open(prediction) as src:
-        kind = src.tags().get("geofm_output", "class")
+        tags, scale = src.tags(), float(src.scales[0] or 1.0)
+        kind = tags.get("geofm_output", "class")
         data = src.read(out_shape=(src.count, *shape), resampling=Resampling.nearest, masked=True)
     valid = ~np.ma.getmaskarray(data).any(axis=0)
-    if kind in ("class", "probabilities"):
+    if kind == "probabilities" and tags.get("geofm_task") == "multilabel_classification":
+        # independent labels: each class's colour in proportion to its probability, dark where none is likely
+        weights = np.asarray(data.filled(0), dtype=np.float32) * scale
+        colours = np.asarray(palette, dtype=np.float32).reshape(-1, 3)[: len(weights)]
+        mixed = np.tensordot(weights, colours, axes=(0, 0)) / np.maximum(weights.sum(axis=0), 1.0)[..., None]
+        image = np.clip(mixed, 0, 255).astype(np.uint8)
+    elif kind in ("class", "probabilities"):
         classes = data[0] if kind == "class" else data.filled(0).argmax(axis=0)
         colours = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
         index = np.clip(np.asarray(np.ma.filled(classes, 0), dtype=np.int64), 0, len(colours) - 1)
@@ -94,7 +101,13 @@ def _prediction_rgb(prediction: Path, shape: tuple[int, int], palette: list[tupl
 
 
 def write_preview(scene: Path, bands: SceneBands, loaded: Any, prediction: Path, destination: Path) -> Path:
-    """Write ``destination`` (PNG): the scene's RGB on the left, the prediction on the right."""
+    """Write ``destination`` (PNG): the scene's RGB on the left, the prediction on the right.
+
+    The RGB is the first time step's of a multi-temporal scene. Class maps and probabilities are shown in
+    the class colours (the most probable class; for multilabel probabilities each class's colour mixed in
+    proportion to its probability, dark where no label is likely), other outputs as a grey stretch of
+    their first band.
+    """
     try:
         from PIL import Image
     except ImportError as error:

@@ -33,12 +33,28 @@ def _describe_file(descriptions: Sequence[str | None], canonical: Sequence[str |
     return "; ".join(parts)
 
 
-def match_scene_bands(path: Path, src: Any, run_bands: Sequence[str]) -> SceneBands:
+def _expects(run_bands: Sequence[str], frames: int, unit: str = " bands") -> str:
+    """What the run expects of a file: ``6 bands: BLUE, ...``, or for 3 time steps ``18 bands (6 bands x 3 ...``."""
+    count, names = len(run_bands), ", ".join(run_bands)
+    if frames == 1:
+        return f"{count}{unit}: {names}"
+    return (
+        f"{count * frames}{unit} ({count} bands x {frames} time steps, time-major: bands 1-{count} are step 0, "
+        f"{count + 1}-{2 * count} step 1 ...): {names}"
+    )
+
+
+def match_scene_bands(path: Path, src: Any, run_bands: Sequence[str], frames: int = 1) -> SceneBands:
     """Match the bands of open dataset ``src`` to ``run_bands`` (canonical names, model channel order).
 
     When every band of the file has a description that names a band (``B8A``, ``RED``, ``NIR_NARROW``
     ...), the run's bands are picked by name, in the run's order. Otherwise the file must have exactly as
     many bands as the run, taken in file order. A mismatch is a DataError naming both sides.
+
+    A multi-temporal run (``frames`` T > 1) reads T x C bands, time-major: ``indexes`` hold time step 0's
+    bands in the run's order, then step 1's, and so on. Without descriptions the file must have exactly
+    T x C bands in that layout; with descriptions each run band must be named exactly T times, and its
+    occurrences in file order are its time steps.
     """
     from geofm.bands import canonical_band
 
@@ -49,26 +65,37 @@ def match_scene_bands(path: Path, src: Any, run_bands: Sequence[str]) -> SceneBa
             canonical.append(canonical_band(text) if text else None)
         except DataError:
             canonical.append(None)
-    expected = ", ".join(run_bands)
+    expects = _expects(run_bands, frames)
     if all(canonical):
-        position: dict[str, int] = {}
+        positions: dict[str, list[int]] = {}
         for index, name in enumerate(canonical, start=1):
-            position.setdefault(str(name), index)
-        missing = [band for band in run_bands if band not in position]
+            positions.setdefault(str(name), []).append(index)
+        missing = [band for band in run_bands if band not in positions]
         if missing:
             raise DataError(
-                f"{path} lacks band(s) {', '.join(missing)} that the run expects. The run expects {len(run_bands)} "
-                f"bands: {expected}. The file has {src.count}: {_describe_file(descriptions, canonical)}. "
+                f"{path} lacks band(s) {', '.join(missing)} that the run expects. The run expects {expects}. "
+                f"The file has {src.count}: {_describe_file(descriptions, canonical)}. "
                 "Give a scene with these bands (band descriptions name them, e.g. B8A or NIR_NARROW)."
             )
-        indexes = tuple(position[band] for band in run_bands)
+        if frames > 1:
+            wrong = [f"{band} {len(positions[band])}x" for band in run_bands if len(positions[band]) != frames]
+            if wrong:
+                raise DataError(
+                    f"{path} names band(s) {', '.join(wrong)} instead of once per time step ({frames}x). The run "
+                    f"expects {expects}. The file has {src.count}: {_describe_file(descriptions, canonical)}. "
+                    "Give a scene with each band once per time step, or leave the band descriptions out."
+                )
+        indexes = tuple(positions[band][step] for step in range(frames) for band in run_bands)
         by_name = True
     else:
-        if src.count != len(run_bands):
+        wanted = len(run_bands) * frames
+        if src.count != wanted:
+            layout = "the run's bands in that order" if frames == 1 else "the run's bands of each time step in turn"
+            count = _expects(run_bands, frames, unit="")
             raise DataError(
-                f"{path} has {src.count} band(s) but the run expects {len(run_bands)}: {expected}. The file's bands: "
+                f"{path} has {src.count} band(s) but the run expects {count}. The file's bands: "
                 f"{_describe_file(descriptions, canonical)}. Without band descriptions the file must hold exactly "
-                "the run's bands in that order; otherwise name its bands (GDAL band descriptions such as B2 or RED)."
+                f"{layout}; otherwise name its bands (GDAL band descriptions such as B2 or RED)."
             )
         indexes = tuple(range(1, src.count + 1))
         by_name = False
@@ -123,19 +150,23 @@ class StripeReader:
 def prepare_tile(
     raw: np.ndarray, nodata: float | None, mean: Sequence[float], std: Sequence[float], out: np.ndarray
 ) -> np.ndarray | None:
-    """Normalise raw (C, h, w) pixels into the top left of ``out`` (C, tile, tile); their (h, w) validity.
+    """Normalise raw (C, h, w) pixels into the top left of ``out`` (C, rows, columns); their (h, w) validity.
 
-    Invalid pixels and the padding beyond (h, w) become 0. A pixel is valid when none of its bands is NaN,
-    infinite or equal to the file's nodata value; the validity is ``None`` when no pixel is.
+    For T time steps ``raw`` is (T x C, h, w), time-major, and ``out`` (C, T, rows, columns); every step
+    is normalised with the same per-band ``mean`` and ``std``. Invalid pixels and the padding beyond
+    (h, w) become 0. A pixel is valid when none of its bands, at any time step, is NaN, infinite or equal
+    to the file's nodata value; the validity is ``None`` when no pixel is.
     """
     from geofm.data.reading import valid_mask
     from geofm.data.transforms import normalize
 
     valid = valid_mask(raw, nodata)
     height, width = raw.shape[-2:]
-    normalize(raw, mean, std, valid=None if valid.all() else valid, out=out[:, :height, :width])
-    out[:, height:] = 0.0
-    out[:, :height, width:] = 0.0
+    if out.ndim == 4:  # (T x C, h, w) -> (C, T, h, w), a view
+        raw = raw.reshape(out.shape[1], out.shape[0], height, width).transpose(1, 0, 2, 3)
+    normalize(raw, mean, std, valid=None if valid.all() else valid, out=out[..., :height, :width])
+    out[..., height:, :] = 0.0
+    out[..., :height, width:] = 0.0
     return valid if valid.any() else None
 
 
@@ -143,7 +174,7 @@ def read_batches(
     src: Any,
     bands: SceneBands,
     batches: Iterable[Sequence[Any]],
-    shape: tuple[int, int, int, int],
+    shape: tuple[int, ...],
     mean: Sequence[float],
     std: Sequence[float],
     *,
@@ -152,19 +183,19 @@ def read_batches(
 ) -> Iterator[tuple[Sequence[Any], np.ndarray, list[np.ndarray | None]]]:
     """``(tiles, array, validity)`` per batch of tiles, normalised into ``array`` (:func:`prepare_tile`).
 
-    ``shape`` is (batch, C, tile, tile); tiles come row by row (``row_index``, ``row``, ``col``, ``height``,
-    ``width``, as :class:`geofm._tiling.Tile`). A :class:`StripeReader` reads each tile row's scene rows
-    once; ``workers`` threads normalise the tiles cut from them. The next batch is read in a thread while
-    the caller uses the last ones: the caller may hold the last ``held`` batches, whose arrays stay
-    untouched until ``held`` more batches have been requested (``held + 1`` arrays take turns). Only one
-    thread at a time touches ``src``.
+    ``shape`` is (batch, C, rows, columns), or (batch, C, T, rows, columns) for T time steps; tiles come
+    row by row (``row_index``, ``row``, ``col``, ``height``, ``width``, as :class:`geofm._tiling.Tile`). A
+    :class:`StripeReader` reads each tile row's scene rows once; ``workers`` threads normalise the tiles
+    cut from them. The next batch is read in a thread while the caller uses the last ones: the caller may
+    hold the last ``held`` batches, whose arrays stay untouched until ``held`` more batches have been
+    requested (``held + 1`` arrays take turns). Only one thread at a time touches ``src``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     if held < 1:
         raise ValueError(f"held must be >= 1, got {held}")
     buffers = [np.zeros(shape, dtype=np.float32) for _ in range(held + 1)]
-    stripe = StripeReader(src, bands, shape[2])
+    stripe = StripeReader(src, bands, shape[-2])
     normalisers = ThreadPoolExecutor(workers, thread_name_prefix="geofm-normalise") if workers > 1 else None
     reader = ThreadPoolExecutor(1, thread_name_prefix="geofm-read")
 

@@ -82,11 +82,17 @@ class Tile:
     width: int
 
 
-def iter_tiles(height: int, width: int, rows: list[int], cols: list[int], tile: int) -> Iterator[Tile]:
-    """Tiles in row-major order; ``height`` / ``width`` of each are clipped to the scene."""
+def iter_tiles(
+    height: int, width: int, rows: list[int], cols: list[int], tile: int, tile_width: int | None = None
+) -> Iterator[Tile]:
+    """Tiles of ``tile`` rows and ``tile_width`` (default ``tile``) columns in row-major order.
+
+    ``height`` / ``width`` of each are clipped to the scene.
+    """
+    columns = tile if tile_width is None else tile_width
     for index, row in enumerate(rows):
         for col in cols:
-            yield Tile(index, row, col, min(tile, height - row), min(tile, width - col))
+            yield Tile(index, row, col, min(tile, height - row), min(columns, width - col))
 
 
 def batches(tiles: Iterable[Tile], size: int) -> Iterator[list[Tile]]:
@@ -151,7 +157,7 @@ class StripeAccumulator:
 class StripeBlender:
     """Blends batches of tile outputs into a :class:`StripeAccumulator` and hands on the rows they finish.
 
-    ``rows`` are the tile rows' scene offsets, ``window`` the (tile, tile) blending weight at output
+    ``rows`` are the tile rows' scene offsets, ``window`` the (tile rows, tile columns) blending weight at output
     resolution (``reduction`` scene pixels per output pixel). ``write(values, valid, top)`` receives the
     blended (C, n, width) values and (n, width) validity of output rows ``top`` to ``top + n``.
     """
@@ -178,7 +184,7 @@ class StripeBlender:
         self.write(values, valid, top)
 
     def add(self, tiles: Sequence[Tile], weighted: np.ndarray | None, valids: Sequence[np.ndarray | None]) -> None:
-        """Blend ``weighted`` (B, C, tile, tile): the tiles' outputs already multiplied by ``window``.
+        """Blend ``weighted`` (B, C, rows, columns): the tiles' outputs already multiplied by ``window``.
 
         A tile's validity is its (height, width) mask, or ``None`` when none of its pixels is valid (the
         tile adds nothing); ``weighted`` is ``None`` when no tile of the batch has a valid pixel. Rows

@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from geofm._outputs import OUTPUT_KINDS, output_tags, plan_output
+from geofm._outputs import OUTPUT_KINDS, OutputLayout, embedding_geometry, output_tags, per_tile, plan_output
+from geofm._outputs import TileRunner as _Runner
 from geofm._preview import class_palette
 from geofm._scene import SceneBands, match_scene_bands, read_batches
 from geofm._tiling import StripeAccumulator, StripeBlender, Tile, batches, blend_window, iter_tiles, tile_starts
 from geofm.errors import ConfigError, DataError
 from geofm.loading import LoadedRun, load_run_model
 
-__all__ = ["OUTPUT_KINDS", "PredictOptions", "output_path", "predict", "predict_scene"]
+__all__ = ["OUTPUT_KINDS", "PredictOptions", "check_out_dir", "output_path", "predict", "predict_scene"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,34 @@ def output_path(scene: Path, out_dir: Path) -> Path:
     return out_dir / f"{scene.stem}_pred.tif"
 
 
+def check_out_dir(folder: Path) -> None:
+    """Refuse an ``--out`` folder that cannot hold the predictions, creating and leaving nothing.
+
+    A DataError when ``folder`` is a file, lies below a file, or cannot be written: an existing folder
+    must take a probe file (created and removed at once, which also finds read-only mounts); a folder
+    still to be made needs its nearest existing parent to be a folder this process may write in.
+    """
+    hint = "pass a writable --out folder (predictions go inside it as <scene>_pred.tif)"
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise DataError(f"--out {folder} is an existing file, not a folder; {hint}")
+    parent = folder.absolute()
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not os.path.isdir(parent):
+        raise DataError(f"--out {folder} cannot be created: {parent} is a file, not a folder; {hint}")
+    if parent != folder.absolute():
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise DataError(f"--out {folder} cannot be created: {parent} is not writable; {hint}")
+        return
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".geofm-probe-"):
+            pass
+    except OSError as error:
+        raise DataError(f"--out {folder} is not writable ({error.strerror or error}); {hint}") from error
+
+
 def _device(name: str) -> Any:
     import torch
 
@@ -88,57 +117,6 @@ def _device(name: str) -> Any:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name} was asked for but CUDA is not available; use --device cpu or auto")
     return device
-
-
-# --- the model call --------------------------------------------------------------------------------
-
-
-class _Runner:
-    """Tiles (B, C, H, W) -> blended quantities (B, K, h, w) times the blending ``weight`` (h, w), as numpy."""
-
-    def __init__(self, loaded: LoadedRun, kind: str, device: Any, precision: str, weight: np.ndarray) -> None:
-        import torch
-
-        self.model = loaded.model
-        self.kind = kind
-        self.device = device
-        self.bf16 = precision == "bf16"
-        self.weight = torch.from_numpy(weight).to(device)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
-        image = torch.from_numpy(batch).to(self.device, non_blocking=True)
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            if self.kind == "embeddings":
-                result = _embeddings(self.model, image)
-            else:
-                result = self.model(image)
-                if self.kind in ("class", "probabilities"):
-                    result = result.float().softmax(dim=1)
-            result = result.float() * self.weight  # the model's threads weight the whole batch at once
-        return result.cpu().numpy()
-
-
-def _embeddings(model: Any, image: Any) -> Any:
-    """The backbone's last feature as a map (B, D, H/r, W/r): tokens per patch, or the last CNN stage."""
-    backbone = model.backbone
-    feature = backbone.forward_features(image)[-1]
-    if getattr(backbone, "output_kind", "maps") != "tokens":
-        return feature
-    patch = int(backbone.patch_size)
-    height, width = image.shape[-2] // patch, image.shape[-1] // patch
-    tokens = feature[:, int(getattr(backbone, "num_prefix_tokens", 0)) :]
-    frames = tokens.shape[1] // (height * width)
-    maps = tokens.reshape(tokens.shape[0], frames, height, width, -1).mean(dim=1)
-    return maps.permute(0, 3, 1, 2)
-
-
-def _embedding_geometry(model: Any) -> tuple[int, int]:
-    backbone = model.backbone
-    if getattr(backbone, "output_kind", "maps") == "tokens":
-        return int(backbone.out_channels[-1]), int(backbone.patch_size)
-    return int(backbone.out_channels[-1]), int(backbone.out_reductions[-1])
 
 
 # --- one scene -------------------------------------------------------------------------------------
@@ -269,6 +247,19 @@ def _run_batches(
     return tiles_run
 
 
+def _layout(loaded: LoadedRun, options: PredictOptions) -> OutputLayout:
+    """The output layout of ``options`` for ``loaded``; a ConfigError when they do not fit."""
+    embed_dim, reduction = embedding_geometry(loaded.model) if options.output == "embeddings" else (0, 1)
+    layout = plan_output(loaded, options.output, options.dtype, embed_dim, reduction)
+    tile, overlap = options.tile_size, options.overlap
+    if layout.kind == "embeddings" and (tile % reduction or overlap % reduction):
+        raise ConfigError(
+            f"embeddings are per patch of {reduction} pixels: tile_size ({tile}) and overlap ({overlap}) must be "
+            f"multiples of {reduction}"
+        )
+    return layout
+
+
 def predict_scene(
     loaded: LoadedRun,
     scene: Path,
@@ -287,31 +278,26 @@ def predict_scene(
     from rasterio.windows import Window
 
     started = time.perf_counter()
-    embed_dim, reduction = _embedding_geometry(loaded.model)
-    layout = plan_output(loaded, options.output, options.dtype, embed_dim, reduction)
+    layout = _layout(loaded, options)
     tile, overlap = options.tile_size, options.overlap
-    if layout.kind == "embeddings" and (tile % reduction or overlap % reduction):
-        raise ConfigError(
-            f"embeddings are per patch of {reduction} pixels: tile_size ({tile}) and overlap ({overlap}) must be "
-            f"multiples of {reduction}"
-        )
-    channels = len(loaded.band_names)
+    channels, frames = len(loaded.band_names), loaded.num_frames
     mean = list(loaded.mean) if loaded.mean else [0.0] * channels  # a run without statistics: raw values
     std = list(loaded.std) if loaded.std else [1.0] * channels
     r = layout.reduction
-    out_tile = tile // r
-    window = blend_window(out_tile, out_tile, overlap // r)
-    runner = _Runner(loaded, layout.kind, device, options.precision, window)
     plan = _plan(device)
     with rasterio.Env(GDAL_NUM_THREADS=str(plan.io_threads)), rasterio.open(scene) as src:
         height, width = src.height, src.width
+        # a classification tile is never padded: a scene smaller than a tile is classified as it is
+        tile_rows, tile_cols = (min(tile, height), min(tile, width)) if per_tile(loaded, layout.kind) else (tile, tile)
         align = r if r > 1 else 1
-        rows = tile_starts(height, tile, overlap, align)
-        cols = tile_starts(width, tile, overlap, align)
+        rows = tile_starts(height, tile_rows, min(overlap, tile_rows - 1), align)
+        cols = tile_starts(width, tile_cols, min(overlap, tile_cols - 1), align)
         plan = plan.fitted(len(rows) * len(cols) // options.batch_size)
         out_height, out_width = -(-height // r), -(-width // r)
+        window = blend_window(tile_rows // r, tile_cols // r, overlap // r)
+        runner = _Runner(loaded, layout.kind, device, options.precision, window)
         accumulator = StripeAccumulator(
-            layout.count if layout.kind != "class" else loaded.num_classes, out_width, out_tile
+            layout.count if layout.kind != "class" else loaded.num_classes, out_width, tile_rows // r
         )
         transform = src.transform @ Affine.scale(r, r) if r > 1 else src.transform
         profile = {
@@ -353,8 +339,9 @@ def predict_scene(
                     dst.write(layout.encode(values, valid), window=window)
 
                 blender = StripeBlender(accumulator, rows, window, r, write)
-                tiles = batches(iter_tiles(height, width, rows, cols, tile), options.batch_size)
-                shape = (options.batch_size, channels, tile, tile)
+                tiles = batches(iter_tiles(height, width, rows, cols, tile_rows, tile_cols), options.batch_size)
+                steps = (frames,) if frames > 1 else ()
+                shape = (options.batch_size, channels, *steps, tile_rows, tile_cols)
                 stream = read_batches(src, bands, tiles, shape, mean, std, held=plan.streams, workers=plan.io_threads)
                 with closing(stream), _torch_threads(plan.model_threads):
                     tiles_run = _run_batches(stream, runner, blender, plan.streams)
@@ -402,14 +389,23 @@ def predict(
     patterns or folders. Each output ``<out_dir>/<stem>_pred.tif`` has the scene's CRS, transform and size,
     nodata where the input is nodata or NaN, and the run's provenance and class names in its tags.
 
+    Segmentation and regression runs map each tile's pixels. Classification runs classify each tile (a
+    sliding window) and paint its class scores over the whole tile, blended like the maps; a tile is never
+    larger than the scene, so a chip of at most ``tile_size`` is classified as it is. A multi-temporal
+    run (``num_frames`` T > 1) reads scenes of T x C bands, time-major: bands 1..C are time step 0 in the
+    run's band order, C+1..2C step 1, and so on; in a file whose band descriptions name its bands, each
+    run band is named T times, in time order. A pixel is nodata when any band at any time step is.
+
     ``tile_size`` / ``overlap`` (pixels) / ``batch_size``: the tiling; ``device``: ``auto``, ``cpu``,
-    ``cuda``; ``precision``: ``32`` or ``bf16``; ``output``: ``class`` (default for segmentation),
-    ``probabilities``, ``regression`` (default for regression) or ``embeddings`` (backbone features per
-    patch, at patch resolution); ``dtype``: the output type (``uint8`` probabilities are scaled 0..254);
-    ``compression``: deflate, lzw, zstd, lerc or none; ``overwrite``: replace existing outputs (otherwise
-    an existing output is an error, raised before anything is computed); ``preview``: also write
-    ``<stem>_pred.png``, the input's RGB beside the coloured prediction. ``loaded``: an already loaded run
-    (:func:`geofm.loading.load_run_model`) to skip loading it again.
+    ``cuda``; ``precision``: ``32`` or ``bf16``; ``output``: ``class`` (default for segmentation and
+    classification), ``probabilities`` (softmax, or per-class sigmoid and the default for
+    multilabel_classification), ``regression`` (default for regression) or ``embeddings`` (backbone
+    features per patch, at patch resolution); ``dtype``: the output type (``uint8`` probabilities are
+    scaled 0..254); ``compression``: deflate, lzw, zstd, lerc or none; ``overwrite``: replace existing
+    outputs (otherwise an existing output is an error, raised before anything is computed); ``preview``:
+    also write ``<stem>_pred.png``, the input's RGB beside the coloured prediction. ``loaded``: an already
+    loaded run (:func:`geofm.loading.load_run_model`) to skip loading it again. An ``out_dir`` that is a
+    file or cannot be written is refused before the run is loaded (:func:`check_out_dir`).
     """
     import rasterio
 
@@ -428,8 +424,9 @@ def predict(
     options.check()
     from geofm.data.reading import find_rasters, open_raster
 
-    scenes = [p.resolve() for p in find_rasters(inputs)]
     out_path = Path(out_dir).expanduser()
+    check_out_dir(out_path)
+    scenes = [p.resolve() for p in find_rasters(inputs)]
     destinations = [output_path(scene, out_path) for scene in scenes]
     clashes = sorted({d.name for d in destinations if destinations.count(d) > 1})
     if clashes:
@@ -446,11 +443,15 @@ def predict(
         loaded = load_run_model(run_dir_or_checkpoint, device=torch_device)
     else:
         loaded.model.eval().to(torch_device)
+    _layout(loaded, options)  # an output that does not fit the run is refused before any folder is made
     band_plans = []
     for scene in scenes:  # every band mismatch is reported before any tile is computed
         with open_raster(scene) as src:
-            band_plans.append(match_scene_bands(scene, src, loaded.band_names))
-    out_path.mkdir(parents=True, exist_ok=True)
+            band_plans.append(match_scene_bands(scene, src, loaded.band_names, loaded.num_frames))
+    try:
+        out_path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"cannot create --out {out_path} ({error}); pass a writable --out folder") from error
     written = []
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
         for scene, destination, bands in zip(scenes, destinations, band_plans, strict=True):
