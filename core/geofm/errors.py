@@ -57,7 +57,7 @@ _WORKER_HEADER = re.compile(r"Caught \w+ in [^\n]*\.\nOriginal Traceback \(most 
 
 
 def unwrap_worker_error(error: BaseException) -> BaseException:
-    """The geofm error a DataLoader worker raised, with its own message, from torch's re-raised copy of it.
+    r"""The geofm error a DataLoader worker raised, with its own message, from torch's re-raised copy of it.
 
     torch re-raises an exception from a worker process as ``type(exc)("Caught DataError in DataLoader
     worker process 0.\nOriginal Traceback (most recent call last):\n ... geofm.errors.DataError: <message>")``,
@@ -72,7 +72,9 @@ def unwrap_worker_error(error: BaseException) -> BaseException:
     if not _WORKER_HEADER.match(text):
         return error
     kind = type(error)
-    name = kind.__qualname__ if kind.__module__ in {"__main__", "builtins"} else f"{kind.__module__}.{kind.__qualname__}"
+    name = (
+        kind.__qualname__ if kind.__module__ in {"__main__", "builtins"} else f"{kind.__module__}.{kind.__qualname__}"
+    )
     start = text.rfind(f"\n{name}: ")
     if start < 0:
         return error

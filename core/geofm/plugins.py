@@ -4,11 +4,14 @@ Entry points are loaded one at a time on the first call that needs them (never a
 whose module fails to import is recorded with its error and skipped, with a one-line warning naming the
 distribution, its version and the error; ``GEOFM_STRICT_PLUGINS=1`` turns that into a
 :class:`~geofm.errors.PluginLoadError`. ``GEOFM_LOAD_PLUGINS=a,b`` loads only the named plugins (entry-point
-or distribution names) and ``GEOFM_BLOCK_PLUGINS=x`` skips them.
+or distribution names) and ``GEOFM_BLOCK_PLUGINS=x`` skips them; a name in either that matches no installed
+plugin is a one-line warning listing the installed ones, and each skipped plugin's record says which
+variable left it out (``excluded_by``), so an unknown component can be traced to it.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import warnings
@@ -24,6 +27,7 @@ from geofm.errors import PluginLoadError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "SELECTION_VARIABLES",
     "PluginRecord",
     "PluginWarning",
     "get_plugin_manager",
@@ -34,10 +38,12 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "geofm"
+SELECTION_VARIABLES = ("GEOFM_LOAD_PLUGINS", "GEOFM_BLOCK_PLUGINS")
+"""The environment variables that choose which installed plugins load."""
 
 
 class PluginWarning(UserWarning):
-    """A plugin failed to load or its hook raised; it was skipped."""
+    """A plugin failed to load or its hook raised (it was skipped), or a plugin selection names none."""
 
 
 @dataclass
@@ -50,6 +56,8 @@ class PluginRecord:
     module: str
     status: Literal["loaded", "failed", "blocked"] = "loaded"
     error: str = ""
+    excluded_by: str = ""
+    """For a ``blocked`` plugin, the variable that left it out: ``GEOFM_BLOCK_PLUGINS`` or ``GEOFM_LOAD_PLUGINS``."""
     hooks: list[str] = field(default_factory=list)
     components: dict[str, int] = field(default_factory=dict)
 
@@ -62,6 +70,7 @@ class PluginRecord:
             "module": self.module,
             "status": self.status,
             "error": self.error,
+            "excluded_by": self.excluded_by,
             "hooks": list(self.hooks),
             "components": dict(self.components),
         }
@@ -83,13 +92,32 @@ def _name_set(variable: str) -> set[str] | None:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
-def _selected(name: str, distribution: str) -> bool:
+def _excluded_by(name: str, distribution: str) -> str:
+    """The selection variable that leaves this plugin out, or ``""`` when it is to be loaded."""
     wanted = _name_set("GEOFM_LOAD_PLUGINS")
     blocked = _name_set("GEOFM_BLOCK_PLUGINS") or set()
     names = {name, distribution}
     if names & blocked:
-        return False
-    return wanted is None or bool(names & wanted)
+        return "GEOFM_BLOCK_PLUGINS"
+    if wanted is not None and not names & wanted:
+        return "GEOFM_LOAD_PLUGINS"
+    return ""
+
+
+def _warn_unmatched_selection(records: list[PluginRecord]) -> None:
+    """One warning line per name in a selection variable that is no installed plugin (a typo, usually)."""
+    known = {n for r in records for n in (r.name, r.distribution)}
+    installed = ", ".join(f"{r.name} ({r.distribution})" for r in records) or "none"
+    for variable in SELECTION_VARIABLES:
+        for name in sorted((_name_set(variable) or set()) - known):
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            warnings.warn(
+                f"{variable} names {name!r}, which matches no installed geofm plugin; {hint}installed plugins "
+                f"(entry point (distribution)): {installed}. See: geofm plugins",
+                PluginWarning,
+                stacklevel=3,
+            )
 
 
 def record_failure(record: PluginRecord, error: BaseException, during: str) -> None:
@@ -123,7 +151,8 @@ def _load_entry_point(manager: pluggy.PluginManager, entry: metadata.EntryPoint)
         module=entry.value,
     )
     _records[entry.name] = record
-    if not _selected(record.name, record.distribution):
+    record.excluded_by = _excluded_by(record.name, record.distribution)
+    if record.excluded_by:
         record.status = "blocked"
         return
     try:
@@ -148,6 +177,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
         for entry in _entry_points():
             _load_entry_point(manager, entry)
         _manager = manager
+        _warn_unmatched_selection([_records[name] for name in sorted(_records)])
     return _manager
 
 

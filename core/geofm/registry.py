@@ -10,12 +10,19 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import os
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from geofm.errors import DuplicateComponentError, UnknownComponentError
 from geofm.hookspecs import HOOK_KINDS
-from geofm.plugins import PluginRecord, get_plugin_manager, plugin_records, record_failure
+from geofm.plugins import (
+    SELECTION_VARIABLES,
+    PluginRecord,
+    get_plugin_manager,
+    plugin_records,
+    record_failure,
+)
 from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
 
 __all__ = ["KINDS", "Registry", "get_registry"]
@@ -83,13 +90,42 @@ class Registry(Generic[S]):
         if close:
             lines.append(f"Did you mean: {', '.join(close)}?")
         lines.append(f"List them with: geofm {self.kind} list")
-        failed = [r for r in plugin_records() if r.status == "failed"]
-        for record in failed:
-            lines.append(
-                f"Note: plugin {record.distribution} {record.version} failed to load ({record.error}); "
-                "it may provide this component. See: geofm plugins"
-            )
+        records = plugin_records()
+        for record in records:
+            if record.status == "failed":
+                lines.append(
+                    f"Note: plugin {record.distribution} {record.version} failed to load ({record.error}); "
+                    "it may provide this component. See: geofm plugins"
+                )
+        lines.extend(_excluded_notes(records))
         return "\n".join(lines)
+
+
+def _excluded_notes(records: list[PluginRecord]) -> list[str]:
+    """One line per selection variable that left plugins out: not imported, any of them may be the cause."""
+    notes = []
+    for variable in SELECTION_VARIABLES:
+        left_out = [r for r in records if r.status == "blocked" and r.excluded_by == variable]
+        if not left_out:
+            continue
+        named = ", ".join(f"{r.distribution} {r.version} ({r.name})" for r in left_out)
+        value = os.environ.get(variable, "").strip()
+        setting = f"{variable}={value}" if value else variable
+        several = len(left_out) > 1
+        subject = f"plugins {named} are" if several else f"plugin {named} is"
+        which = "one of them" if several else "it"
+        if variable == "GEOFM_BLOCK_PLUGINS":
+            notes.append(
+                f"Note: {subject} blocked by {setting}; {which} may provide this component: unset {variable} "
+                "(or remove the plugin from it) to use its components. See: geofm plugins"
+            )
+        else:
+            notes.append(
+                f"Note: {subject} not loaded because {setting} does not list {'them' if several else 'it'}; "
+                f"{which} may provide this component: add its name to {variable} (or unset it) to use its "
+                "components. See: geofm plugins"
+            )
+    return notes
 
 
 _registries: dict[str, Registry[Any]] | None = None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geofm.errors import WeightsError
+from geofm.errors import GeofmError, UnknownComponentError, WeightsError
 from geofm.specs import BackboneSpec, WeightsSpec
 
 if TYPE_CHECKING:
@@ -148,18 +148,50 @@ def _weights_spec(spec: BackboneSpec, tag: str | None) -> WeightsSpec:
 
 
 def import_weights(spec: BackboneSpec, source: Path, tag: str | None = None) -> Path:
-    """Copy a checkpoint file into geofm's cache as the weights ``tag`` of ``spec``; return the new path."""
+    """Copy a checkpoint file into geofm's cache as the weights ``tag`` of ``spec``; return the new path.
+
+    Before anything is copied the file is checked: it is read safely with :func:`load_state_dict`
+    (safetensors, or ``torch.load(weights_only=True)``: a pickle that would run code is refused, never
+    unpickled), then backbone ``spec`` is built with it through its plugin's loader, which loads it
+    strictly (for a large backbone this takes as long as building it). A file that cannot be read or
+    does not fit raises a :class:`~geofm.errors.WeightsError` and nothing is imported.
+    """
     weights = _weights_spec(spec, tag)
     source = Path(source)
     if not source.is_file():
         raise WeightsError(f"{source} is not a file; give the path of a downloaded checkpoint")
     _verify(source, weights)
+    _check_fits(spec, source, weights)
     target = _imported_file(spec.name, weights)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".partial")
     shutil.copyfile(source, partial)
     partial.replace(target)
     return target
+
+
+def _check_fits(spec: BackboneSpec, source: Path, weights: WeightsSpec) -> None:
+    """Raise a one-line WeightsError unless ``source`` reads safely and builds backbone ``spec``."""
+    from geofm.compose import build_backbone
+
+    try:
+        load_state_dict(source)
+    except WeightsError as error:
+        raise WeightsError(
+            f"{source} was not imported as {spec.name} weights {weights.tag!r}: {_first_line(error)} "
+            "Nothing was imported."
+        ) from error
+    try:
+        build_backbone(spec.name, weights=str(source.resolve()))
+    except UnknownComponentError:
+        raise
+    except Exception as error:
+        where = weights.source or "its release"
+        cause = _first_line(error) if isinstance(error, GeofmError) else f"{type(error).__name__}: {_first_line(error)}"
+        raise WeightsError(
+            f"{source} does not fit backbone {spec.name} ({cause}); "
+            f"nothing was imported. Give the {spec.name} checkpoint of weights {weights.tag!r} ({where})."
+        ) from error
 
 
 def cached_weights(spec: BackboneSpec) -> dict[str, Path | None]:

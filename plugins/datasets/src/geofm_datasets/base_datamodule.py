@@ -9,10 +9,13 @@ built (:meth:`~GeofmDataModule.make_dataset`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
@@ -22,7 +25,7 @@ from torch.utils.data import DataLoader
 from geofm.data import select_bands
 from geofm.errors import DataError
 from geofm.specs import DatasetSpec
-from geofm_datasets.base_dataset import GeofmDataset, seed_worker
+from geofm_datasets.base_dataset import GeofmDataset, WindowedDataset, seed_worker
 from geofm_datasets.options import SPLITS
 
 __all__ = ["GeofmDataModule", "select_stat"]
@@ -159,8 +162,46 @@ class GeofmDataModule(L.LightningDataModule):
             log.info("dataset %s: mean %s std %s (%s)", self.spec.name, self.mean, self.std, self.stats_source)
         if self._datasets:
             return
-        for split, items in self.samples.items():
-            self._datasets[split] = self.make_dataset(split, items)
+        datasets = {split: self.make_dataset(split, items) for split, items in self.samples.items()}
+        self.check_valid_pixels(datasets)
+        self._datasets = datasets
+
+    def no_valid_pixel_reason(self) -> str | None:
+        """Why a split can have no pixel to score, and what to check (``None``: the task scores no pixels)."""
+        return None
+
+    def check_valid_pixels(self, datasets: Mapping[str, GeofmDataset]) -> None:
+        """Refuse a train or val split without one pixel to score, whatever mean/std say.
+
+        Such a split trains with loss 0 and evaluates to NaN, so it is a :class:`DataError` naming the
+        split, the folder of its files and :meth:`no_valid_pixel_reason`.
+        """
+        reason = self.no_valid_pixel_reason()
+        if reason is None:
+            return
+        for split in ("train", "val"):
+            dataset = datasets.get(split)
+            if isinstance(dataset, WindowedDataset) and not dataset.has_scored_pixel():
+                raise DataError(
+                    f"the {split} split of dataset {self.spec.name} under {self.split_root(split)} has no valid "
+                    f"pixel: {reason}"
+                )
+
+    def split_root(self, split: str) -> Path:
+        """The deepest folder holding every file of ``split``'s samples (where its data lives)."""
+        folders = {
+            value.parent
+            for sample in self.samples.get(split, ())
+            if dataclasses.is_dataclass(sample)
+            for value in (getattr(sample, f.name) for f in dataclasses.fields(sample))
+            if isinstance(value, Path)
+        }
+        if not folders:
+            return Path(".")
+        try:
+            return Path(os.path.commonpath(sorted(folders)))
+        except ValueError:  # relative and absolute paths mixed
+            return min(folders)
 
     def dataset(self, split: str) -> GeofmDataset:
         """The dataset of ``split`` (after :meth:`setup`); a split the data lacks raises :class:`DataError`."""

@@ -129,6 +129,25 @@ class WindowedDataset(GeofmDataset[S]):
         """The arrays of ``sample`` in a rasterio ``window`` (``None``: the whole tile), pixels last."""
         raise NotImplementedError
 
+    def scored(self, arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Which pixels of a tile (``arrays`` as :meth:`read_raw` returns them) count in loss and metrics."""
+        raise NotImplementedError
+
+    def has_scored_pixel(self) -> bool:
+        """Whether any sample has a pixel that counts in loss and metrics.
+
+        Headers and whole tiles are read in order until one has such a pixel, so a usable split costs one
+        tile read; the headers are kept, and with ``cache`` the tiles too.
+        """
+        for index, sample in enumerate(self.samples):
+            self.header(sample)  # checks that the files fit together, as reading a sample does
+            arrays = self._tiles[index] if index in self._tiles else self.read_raw(sample, None)
+            if self.cache:
+                self._tiles[index] = arrays
+            if self.scored(arrays).any():
+                return True
+        return False
+
     def header(self, sample: S) -> TileHeader:
         """Size, georeferencing and acquisition times of a sample's files (read once, then cached)."""
         key = self.header_key(sample)

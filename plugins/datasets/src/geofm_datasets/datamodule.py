@@ -69,6 +69,14 @@ class GeoTiffSegmentationDataModule(GeofmDataModule):
         """The ground sample distance of the first training image."""
         return raster_meta(self.samples["train"][0].image).gsd
 
+    def no_valid_pixel_reason(self) -> str | None:
+        """What a split without valid pixel means here: every mask pixel is the ignore index or nodata."""
+        label_nodata = "" if self.label_nodata is None else f", label_nodata {self.label_nodata:g}"
+        return (
+            f"every mask pixel is the ignore index {self.ignore_index} or nodata (in the masks{label_nodata}, or "
+            "in the images); check the masks, the ignore_index / label_nodata options and the images' nodata"
+        )
+
     def compute_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-band mean and std of ``x * scale`` over the training images (nodata excluded).
 

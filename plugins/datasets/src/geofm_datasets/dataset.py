@@ -282,6 +282,11 @@ class GeoTiffSegmentationDataset(WindowedDataset[SegmentationSample]):
             self._check_labels(label, sample.label)
         return image, valid, label
 
+    def scored(self, arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Pixels (h, w) of :meth:`read_raw`'s arrays whose label is a class and whose image is valid."""
+        _, valid, label = arrays
+        return valid & (label != self.ignore_index)
+
     def _check_labels(self, label: np.ndarray, path: Path) -> None:
         if self.num_classes is None:
             return

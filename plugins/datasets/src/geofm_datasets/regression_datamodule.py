@@ -81,6 +81,14 @@ class GeoTiffRegressionDataModule(GeofmDataModule):
             stds.append(stats.std[0] if stats.std[0] > 0 else 1.0)
         return tuple(means), tuple(stds)
 
+    def no_valid_pixel_reason(self) -> str | None:
+        """What a split without valid pixel means here: every target value is NaN or nodata."""
+        target_nodata = "" if self.target_nodata is None else f", target_nodata {self.target_nodata:g}"
+        return (
+            f"every target value is NaN or nodata (in the targets{target_nodata}, or in the images); check the "
+            "targets, the target_nodata / target_bands options and the images' nodata"
+        )
+
     def compute_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per delivered band: mean and std of ``x * scale`` over the training images (nodata excluded)."""
         stats = compute_band_stats(

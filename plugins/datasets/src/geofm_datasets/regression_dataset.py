@@ -122,6 +122,10 @@ class GeoTiffRegressionDataset(WindowedDataset[RegressionSample]):
         target[~(target_valid & valid[None])] = np.nan
         return image, valid, target.astype(np.float32, copy=False)
 
+    def scored(self, arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Values (K, h, w) of :meth:`read_raw`'s arrays with a finite target (not nodata, image valid)."""
+        return np.isfinite(arrays[2])
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         """One sample: ``image`` (C, H, W), ``target`` and ``valid`` (K, H, W), ``meta``."""
         sample = self.samples[index]
