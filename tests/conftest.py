@@ -26,7 +26,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli():
     """:func:`run_cli`: run the ``geofm`` command in a subprocess."""
     return run_cli

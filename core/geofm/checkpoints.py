@@ -15,7 +15,7 @@ from typing import Any
 
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from geofm.errors import WeightsError
+from geofm.errors import UnsafeCheckpointError, WeightsError
 
 __all__ = ["AtomicCheckpointIO", "load_checkpoint", "model_state"]
 
@@ -35,7 +35,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        raise WeightsError(
+        raise UnsafeCheckpointError(
             f"refused to load {path}: it holds pickled objects other than tensors and plain data, and "
             "unpickling them could run arbitrary code. geofm never does; use a checkpoint that geofm wrote "
             "(or re-save its state_dict with torch.save)"

@@ -12,6 +12,7 @@ __all__ = [
     "IncompatibleComponentsError",
     "PluginLoadError",
     "UnknownComponentError",
+    "UnsafeCheckpointError",
     "WeightsError",
     "unwrap_worker_error",
 ]
@@ -46,6 +47,10 @@ class ConfigError(GeofmError):
 
 class WeightsError(GeofmError):
     """Pretrained weights that cannot be found, downloaded or loaded."""
+
+
+class UnsafeCheckpointError(WeightsError):
+    """A checkpoint that only full unpickling could read: refused, since unpickling can run any code."""
 
 
 class DataError(GeofmError):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geofm.errors import ConfigError, GeofmError, WeightsError
+from geofm.errors import ConfigError, GeofmError, UnsafeCheckpointError, WeightsError
 
 if TYPE_CHECKING:
     from geofm.config import RunConfig
@@ -280,7 +280,10 @@ class RunDir:
         """The checkpoint training continues from: ``last.ckpt``, or the newest readable one.
 
         A damaged ``last.ckpt`` (e.g. a truncated copy) is skipped with a warning naming the one used
-        instead; ``None`` when there is no readable checkpoint (training starts from the beginning).
+        instead; ``None`` when there is no checkpoint yet (training starts from the beginning), and a
+        :class:`~geofm.errors.WeightsError` when there are checkpoints but none can be read. A
+        checkpoint that would need unpickling is never skipped: it raises
+        :class:`~geofm.errors.UnsafeCheckpointError`, since the run directory has been tampered with.
         """
         from geofm.checkpoints import load_checkpoint
 
@@ -290,6 +293,8 @@ class RunDir:
         for candidate in candidates:
             try:
                 checkpoint = load_checkpoint(candidate)
+            except UnsafeCheckpointError:
+                raise
             except WeightsError as error:
                 skipped.append(f"{candidate.name} ({error})")
                 continue
@@ -298,7 +303,10 @@ class RunDir:
             readable.append((int(checkpoint.get("global_step", 0)), candidate))
         if not readable:
             if skipped:
-                log.warning("no readable checkpoint in %s: %s", self.checkpoint_dir, "; ".join(skipped))
+                raise WeightsError(
+                    f"nothing to resume from: no checkpoint in {self.checkpoint_dir} can be read "
+                    f"({'; '.join(skipped)}). Start a new run"
+                )
             return None
         chosen = max(readable, key=lambda item: item[0])[1]
         log.warning("%s cannot be read; resuming from %s instead (%s)", LAST_CHECKPOINT, chosen.name, skipped[0])
