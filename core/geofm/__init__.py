@@ -5,7 +5,7 @@ Importing ``geofm`` is light (no torch); the functions that build models import 
 
 from __future__ import annotations
 
-from geofm.api import build_backbone, build_model, get_spec, list_components, predict, run
+from geofm.api import build_backbone, build_model, evaluate, get_spec, list_components, predict, run
 from geofm.errors import GeofmError
 from geofm.hookspecs import hookimpl
 from geofm.specs import BackboneSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec, WeightsSpec
@@ -23,6 +23,7 @@ __all__ = [
     "__version__",
     "build_backbone",
     "build_model",
+    "evaluate",
     "get_spec",
     "hookimpl",
     "list_components",

@@ -16,7 +16,7 @@ from geofm.specs import ComponentSpec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build_backbone", "build_model", "get_spec", "list_components", "predict", "run"]
+__all__ = ["build_backbone", "build_model", "evaluate", "get_spec", "list_components", "predict", "run"]
 
 
 def list_components(kind: str, pattern: str = "*") -> list[ComponentSpec]:
@@ -67,14 +67,25 @@ def build_model(
     return _build(backbone, decoder, necks=necks, task=task, num_classes=num_classes, **options)
 
 
-def run(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+def run(
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None, *, resume: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """Fine-tune and evaluate as ``geofm run`` does; return the summary written to ``summary.json``.
 
     ``config`` is a mapping in the run-configuration schema (see ``geofm run --help``) or a YAML path.
+    ``resume`` continues the run in that directory from its last checkpoint, with its own configuration
+    (``config`` may then only raise ``{"trainer": {"max_epochs": N}}``).
     """
     from geofm.runner import run as _run
 
-    return _run(config)
+    return _run(config, resume=None if resume is None else str(resume))
+
+
+def evaluate(run_dir: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits, as ``geofm evaluate``."""
+    from geofm.runner import evaluate as _evaluate
+
+    return _evaluate(run_dir, checkpoint=checkpoint)
 
 
 def predict(
