@@ -58,6 +58,7 @@ BANDS = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
 FILE_BANDS = ["B2", "B3", "B4", "B8A", "B11", "B12"]
 MEAN = [1000.0, 1100.0, 1200.0, 2500.0, 1800.0, 1300.0]
 STD = [300.0, 320.0, 400.0, 800.0, 600.0, 500.0]
+CLASSES = ("background", "target")
 DECODER = "linear"
 
 
@@ -112,7 +113,7 @@ def make_run(root: Path) -> Path:
     from geofm.compose import build_model
 
     torch.manual_seed(0)
-    model = build_model("tiny_vit", DECODER, task="segmentation", num_classes=2, weights="none", bands=BANDS)
+    model = build_model("tiny_vit", DECODER, task="segmentation", num_classes=len(CLASSES), weights="none", bands=BANDS)
     run_dir = root / "run"
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     config = {
@@ -122,11 +123,11 @@ def make_run(root: Path) -> Path:
         "head": {},
         "aux_heads": [],
         "dataset": {"name": "bench", "bands": BANDS, "mean": MEAN, "std": STD},
-        "task": {"name": "segmentation"},
+        "task": {"name": "segmentation", "num_outputs": len(CLASSES), "class_names": list(CLASSES)},
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    hparams = {"num_classes": 2, "class_names": ("background", "target")}
+    hparams = {"num_classes": len(CLASSES), "class_names": CLASSES}
     torch.save({"state_dict": state, "hyper_parameters": hparams}, run_dir / "checkpoints" / "best.ckpt")
     return run_dir
 
@@ -162,7 +163,7 @@ def without_model(loaded: Any) -> Any:
             self.backbone = model.backbone  # predict reads the output geometry from it
             self.classes = classes
 
-        def forward(self, image: torch.Tensor) -> torch.Tensor:
+        def forward(self, image: torch.Tensor, **meta: Any) -> torch.Tensor:
             return image.new_zeros(image.shape[0], self.classes, *image.shape[-2:])
 
     return dataclasses.replace(loaded, model=NoForward(loaded.model, loaded.num_classes))

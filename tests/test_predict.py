@@ -394,7 +394,7 @@ def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tm
     call, blend = geofm.inference._Runner.__call__, geofm.inference.StripeBlender.add
     threads_before = torch.get_num_threads()
 
-    def call_beside_the_next(self, batch):
+    def call_beside_the_next(self, batch, meta):
         with progress:
             index = seen["started"]
             seen["started"] += 1
@@ -404,7 +404,7 @@ def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tm
             # only a pipeline that starts call index + 1 while this one runs gets past at once
             if not progress.wait_for(lambda: seen["started"] > index + 1 or seen["last"], timeout=2):
                 seen["waited"] += 1
-        return call(self, batch)
+        return call(self, batch, meta)
 
     def watched_blend(self, tiles, results, valids) -> None:
         seen["blenders"].add(threading.get_ident())

@@ -76,7 +76,7 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # t
 
 def main() -> None:
     """Entry point of the ``geofm`` console script: one clear line and exit 1 on a geofm error."""
-    from geofm.errors import GeofmError
+    from geofm.errors import GeofmError, unwrap_worker_error
 
     warnings.formatwarning = _format_warning
     _state["debug"] = "--debug" in sys.argv[1:] or os.environ.get("GEOFM_DEBUG", "") not in ("", "0")
@@ -86,7 +86,8 @@ def main() -> None:
     except GeofmError as error:
         if _state["debug"]:
             raise
-        typer.echo(f"error: {error}", err=True)
+        message = " ".join(str(unwrap_worker_error(error)).split())  # one line, even from a loader worker
+        typer.echo(f"error: {message}", err=True)
         typer.echo("(run with --debug for the traceback)", err=True)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -20,8 +20,8 @@ def predict_command(
     precision: str = typer.Option("32", help="32 or bf16"),
     output: str | None = typer.Option(
         None,
-        help="class, probabilities, regression or embeddings (default: class for segmentation runs, "
-        "regression for regression runs)",
+        help="class, probabilities, regression or embeddings (default: class for segmentation and classification "
+        "runs, probabilities for multilabel_classification runs, regression for regression runs)",
     ),
     dtype: str | None = typer.Option(
         None, help="output data type, e.g. uint8 or uint16 (class), float32 or uint8 (probabilities)"

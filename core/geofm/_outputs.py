@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,9 +167,11 @@ def output_tags(loaded: LoadedRun, layout: OutputLayout, scene: Path, tiling: di
 class TileRunner:
     """Tiles (B, C, H, W) or (B, C, T, H, W) -> the kind's values times the blending ``weight`` (B, K, h, w).
 
-    Class maps and probabilities are blended as scores: softmax over the classes, or each class's sigmoid
-    for a multilabel run. A classification model's (B, K) scores are painted over its whole tile. The result
-    is numpy, on the CPU.
+    The model is called as training and validation call it, ``model(image, **meta)``, with the tiles'
+    batch metadata (:meth:`geofm._scene.SceneMeta.batch`) as tensors on the device. Class maps and
+    probabilities are blended as scores: softmax over the classes, or each class's sigmoid for a multilabel
+    run. A classification model's (B, K) scores are painted over its whole tile. The result is numpy, on
+    the CPU.
     """
 
     def __init__(self, loaded: LoadedRun, kind: str, device: Any, precision: str, weight: np.ndarray) -> None:
@@ -181,16 +184,25 @@ class TileRunner:
         self.bf16 = precision == "bf16"
         self.weight = torch.from_numpy(weight).to(device)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """The weighted values of one batch of normalised tiles."""
+    def _tensor(self, value: np.ndarray) -> Any:
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(value))
+        if tensor.dtype == torch.float64 and self.device.type == "mps":  # MPS has no float64: times stay exact
+            return tensor
+        return tensor.to(self.device, non_blocking=True)
+
+    def __call__(self, batch: np.ndarray, meta: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The weighted values of one batch of normalised tiles, with their batch ``meta`` (numpy arrays)."""
         import torch
 
         image = torch.from_numpy(batch).to(self.device, non_blocking=True)
+        inputs = {key: self._tensor(value) for key, value in (meta or {}).items()}
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             if self.kind == "embeddings":
-                result = _embeddings(self.model, image)
+                result = _embeddings(self.model, image, inputs)
             else:
-                result = self.model(image)
+                result = self.model(image, **inputs)
                 if self.kind in ("class", "probabilities"):
                     result = result.float().sigmoid() if self.sigmoid else result.float().softmax(dim=1)
             if result.ndim == 2:  # one score per class and tile
@@ -199,13 +211,13 @@ class TileRunner:
         return result.cpu().numpy()
 
 
-def _embeddings(model: Any, image: Any) -> Any:
+def _embeddings(model: Any, image: Any, meta: Mapping[str, Any]) -> Any:
     """The backbone's last feature as a map (B, D, H/r, W/r): tokens per patch, or the last CNN stage.
 
     Tokens of several time steps are averaged over time.
     """
     backbone = model.backbone
-    feature = backbone.forward_features(image)[-1]
+    feature = backbone.forward_features(image, **meta)[-1]
     if getattr(backbone, "output_kind", "maps") != "tokens":
         return feature
     patch = int(backbone.patch_size)

@@ -1,8 +1,8 @@
-"""Input scenes of inference: matching their bands to the run's and reading normalised tiles."""
+"""Input scenes of inference: matching their bands to the run's, their batch metadata, reading normalised tiles."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,15 @@ import numpy as np
 
 from geofm.errors import DataError
 
-__all__ = ["SceneBands", "StripeReader", "match_scene_bands", "prepare_tile", "read_batches"]
+__all__ = [
+    "SceneBands",
+    "SceneMeta",
+    "StripeReader",
+    "match_scene_bands",
+    "prepare_tile",
+    "read_batches",
+    "scene_meta",
+]
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,81 @@ def match_scene_bands(path: Path, src: Any, run_bands: Sequence[str], frames: in
         indexes = tuple(range(1, src.count + 1))
         by_name = False
     return SceneBands(indexes=indexes, nodata=src.nodata, by_name=by_name)
+
+
+@dataclass(frozen=True)
+class SceneMeta:
+    """The batch ``meta`` of a scene's tiles, as the data pipeline gives it for a sample of the file.
+
+    ``timestamps`` (T,) float64 seconds since 1970 UTC and ``gsd`` (metres) are the scene's; ``centres``
+    (rows, columns, 2) float32 hold the (lat, lon) degrees of the centre of each tile of the grid, whose
+    column offsets ``columns`` maps to column indexes. Unknown values are NaN.
+    """
+
+    timestamps: np.ndarray
+    gsd: float
+    centres: np.ndarray
+    columns: Mapping[int, int]
+
+    def batch(self, tiles: Sequence[Any]) -> dict[str, np.ndarray]:
+        """``timestamps`` float64 (B, T), ``center_latlon`` float32 (B, 2), ``gsd`` float32 (B,) of ``tiles``."""
+        count = len(tiles)
+        centres = self.centres[[t.row_index for t in tiles], [self.columns[t.col] for t in tiles]]
+        return {
+            "timestamps": np.tile(self.timestamps, (count, 1)),
+            "center_latlon": centres,
+            "gsd": np.full(count, self.gsd, dtype=np.float32),
+        }
+
+
+def _step_timestamps(path: Path, src: Any, bands: SceneBands, frames: int) -> list[float]:
+    """The acquisition time of each of ``frames`` time steps, read as the datasets read a sample's file.
+
+    One step: the file's tags, then a date in its name. Several steps in one file (T x C bands,
+    time-major): the tags or description of each step's first band (band ``t * count / T + 1``), NaN
+    where they tell none; the file's own date does not say which step it is.
+    """
+    from geofm.data.meta import band_timestamp, timestamp
+
+    if frames == 1:
+        return [timestamp(path, dict(src.tags()))]
+    if src.count % frames == 0:
+        firsts = [t * (src.count // frames) + 1 for t in range(frames)]
+    else:  # bands named by description in an uneven file: the first of each step's bands
+        per_step = len(bands.indexes) // frames
+        firsts = [min(bands.indexes[t * per_step : (t + 1) * per_step]) for t in range(frames)]
+    return [band_timestamp(src, band) for band in firsts]
+
+
+def scene_meta(
+    path: Path,
+    src: Any,
+    bands: SceneBands,
+    frames: int,
+    rows: Sequence[int],
+    cols: Sequence[int],
+    tile_rows: int,
+    tile_cols: int,
+) -> SceneMeta:
+    """The :class:`SceneMeta` of open scene ``src`` tiled at ``rows`` x ``cols`` (tiles clipped to the scene).
+
+    The values are those the datasets give a sample of the same file (:mod:`geofm.data.meta`): times per
+    step, the gsd at the scene's centre, and each tile's own centre, reprojected in one call for the grid.
+    """
+    from geofm.data.meta import center_latlon, center_latlons, gsd_metres
+
+    height, width = src.height, src.width
+    lat, _ = center_latlon(src.crs, src.transform, height, width)
+    row_centres = [row + min(tile_rows, height - row) / 2.0 for row in rows]
+    col_centres = [col + min(tile_cols, width - col) / 2.0 for col in cols]
+    lats, lons = center_latlons(src.crs, src.transform, np.array(row_centres)[:, None], np.array(col_centres)[None, :])
+    stamps = _step_timestamps(path, src, bands, frames)
+    return SceneMeta(
+        timestamps=np.array(stamps, dtype=np.float64),
+        gsd=gsd_metres(src.crs, src.transform, lat),
+        centres=np.stack([lats, lons], axis=-1).astype(np.float32),
+        columns={col: index for index, col in enumerate(cols)},
+    )
 
 
 class StripeReader:

@@ -1,9 +1,11 @@
 """Streaming tiled inference of scenes of any size into georeferenced GeoTIFFs.
 
-Tiles are read with rasterio windows, normalised with the run's statistics, batched through the model,
-blended with a smooth weight window and accumulated in a buffer of one tile height across the scene
-width (:mod:`geofm._tiling`). Rows that no later tile touches are written to the output at once, so peak
-memory depends on the tile size, batch size and scene width, not on the scene height.
+Tiles are read with rasterio windows, normalised with the run's statistics, batched through the model
+with the batch metadata the data pipeline gives a sample of the same file (``timestamps``, each tile's
+``center_latlon``, ``gsd``; :func:`geofm._scene.scene_meta`), blended with a smooth weight window and
+accumulated in a buffer of one tile height across the scene width (:mod:`geofm._tiling`). Rows that no
+later tile touches are written to the output at once, so peak memory depends on the tile size, batch
+size and scene width, not on the scene height.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from geofm._outputs import OUTPUT_KINDS, OutputLayout, embedding_geometry, output_tags, per_tile, plan_output
 from geofm._outputs import TileRunner as _Runner
 from geofm._preview import class_palette
-from geofm._scene import SceneBands, match_scene_bands, read_batches
+from geofm._scene import SceneBands, SceneMeta, match_scene_bands, read_batches, scene_meta
 from geofm._tiling import StripeAccumulator, StripeBlender, Tile, batches, blend_window, iter_tiles, tile_starts
 from geofm.errors import ConfigError, DataError
 from geofm.loading import LoadedRun, load_run_model
@@ -203,8 +205,9 @@ def _run_batches(
     runner: _Runner,
     blender: StripeBlender,
     streams: int,
+    meta: SceneMeta,
 ) -> int:
-    """Run the model on each batch of ``stream`` and blend its output; return how many tiles ran.
+    """Run the model on each batch of ``stream`` with its tiles' ``meta``, blend the output; return the tiles run.
 
     Up to ``streams`` model calls run at once, each in a thread of its own, while ``stream`` reads the
     next batch. Their outputs go, in the order of the batches, to a writer thread that blends and writes
@@ -230,7 +233,8 @@ def _run_batches(
         try:
             for tiles, array, valids in stream:
                 useful = sum(valid is not None for valid in valids)
-                running.append((tiles, models.submit(runner, array) if useful else None, valids))
+                call = models.submit(runner, array, meta.batch(tiles)) if useful else None
+                running.append((tiles, call, valids))
                 tiles_run += useful
                 if len(running) >= streams:
                     hand_on_oldest()  # before the next batch is requested, which may reuse its array
@@ -293,6 +297,7 @@ def predict_scene(
         rows = tile_starts(height, tile_rows, min(overlap, tile_rows - 1), align)
         cols = tile_starts(width, tile_cols, min(overlap, tile_cols - 1), align)
         plan = plan.fitted(len(rows) * len(cols) // options.batch_size)
+        meta = scene_meta(scene, src, bands, frames, rows, cols, tile_rows, tile_cols)
         out_height, out_width = -(-height // r), -(-width // r)
         window = blend_window(tile_rows // r, tile_cols // r, overlap // r)
         runner = _Runner(loaded, layout.kind, device, options.precision, window)
@@ -344,7 +349,7 @@ def predict_scene(
                 shape = (options.batch_size, channels, *steps, tile_rows, tile_cols)
                 stream = read_batches(src, bands, tiles, shape, mean, std, held=plan.streams, workers=plan.io_threads)
                 with closing(stream), _torch_threads(plan.model_threads):
-                    tiles_run = _run_batches(stream, runner, blender, plan.streams)
+                    tiles_run = _run_batches(stream, runner, blender, plan.streams, meta)
                 blender.flush(out_height)
             os.replace(partial, destination)
         finally:
@@ -395,6 +400,12 @@ def predict(
     run (``num_frames`` T > 1) reads scenes of T x C bands, time-major: bands 1..C are time step 0 in the
     run's band order, C+1..2C step 1, and so on; in a file whose band descriptions name its bands, each
     run band is named T times, in time order. A pixel is nodata when any band at any time step is.
+
+    The model is called as in training and validation, ``model(image, **meta)``, with the metadata the
+    datasets give a sample of the scene's file: ``timestamps`` (B, T) float64 seconds since 1970 UTC (the
+    file's tags, else a date in its name; with T > 1 the tags or description of each step's first band),
+    ``center_latlon`` (B, 2) float32 degrees of each tile's own centre, ``gsd`` (B,) float32 metres; NaN
+    where the file does not tell. A tile covering a whole chip gets the meta of that chip's sample.
 
     ``tile_size`` / ``overlap`` (pixels) / ``batch_size``: the tiling; ``device``: ``auto``, ``cpu``,
     ``cuda``; ``precision``: ``32`` or ``bf16``; ``output``: ``class`` (default for segmentation and

@@ -239,9 +239,14 @@ class RunDir:
         self.write_json(SUMMARY_FILE, summary)
 
     def mark_failed(self, error: BaseException) -> None:
-        """Record in ``summary.json`` that the run stopped on ``error`` (``status: failed`` or ``interrupted``)."""
-        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        message = str(error).strip() or type(error).__name__
+        """Record in ``summary.json`` that the run stopped on ``error`` (``status: failed`` or ``interrupted``).
+
+        The run stays resumable from its checkpoints (``resumable`` says whether it has any).
+        """
+        # Lightning turns Ctrl+C during training into a graceful shutdown and SystemExit
+        interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
+        status = "interrupted" if interrupted else "failed"
+        message = "interrupted" if interrupted else str(error).strip() or type(error).__name__
         previous = self.read_json(SUMMARY_FILE) or {}
         summary = {
             **{k: v for k, v in previous.items() if k not in ("status", "error")},

@@ -17,11 +17,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from geofm.data.reading import raster_info
 
 __all__ = [
     "RasterMeta",
+    "band_timestamp",
     "center_latlon",
+    "center_latlons",
     "date_from_name",
     "date_from_tags",
     "gsd_metres",
@@ -146,27 +150,50 @@ def timestamp(path: str | Path, tags: Mapping[str, str] | None = None) -> float:
     return found.timestamp() if found is not None else math.nan
 
 
+def band_timestamp(src: Any, band: int) -> float:
+    """Seconds since 1970-01-01 UTC of 1-based ``band`` of open dataset ``src``, NaN if it tells none.
+
+    Read from the band's tags, then a date in its description: the date of one time step of a file that
+    holds several (T x C bands, time-major, read at the first band of each step).
+    """
+    found = date_from_tags(dict(src.tags(band))) or date_from_name(src.descriptions[band - 1] or "")
+    return found.timestamp() if found is not None else math.nan
+
+
+def center_latlons(crs: Any, transform: Any, rows: Any, cols: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes and longitudes (degrees, float64) of the pixel positions ``rows``, ``cols`` of a file.
+
+    ``rows`` and ``cols`` are (fractional) pixel offsets of one shape, e.g. the centres of many windows at
+    once (a tile grid); ``transform`` is the file's affine transform. Without a CRS, or in a CRS that
+    PROJ cannot transform, every location is unknown (NaN).
+    """
+    rows, cols = np.broadcast_arrays(np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64))
+    if crs is None or transform is None:
+        return np.full(rows.shape, math.nan), np.full(rows.shape, math.nan)
+    x = transform.c + transform.a * cols + transform.b * rows
+    y = transform.f + transform.d * cols + transform.e * rows
+    if crs.is_geographic and crs.to_epsg() == 4326:
+        return y, x
+    from rasterio.warp import transform as warp_transform
+
+    try:
+        lons, lats = warp_transform(crs, "EPSG:4326", x.ravel().tolist(), y.ravel().tolist())
+    except Exception:  # an exotic CRS PROJ cannot transform: unknown location
+        return np.full(rows.shape, math.nan), np.full(rows.shape, math.nan)
+    shape = rows.shape
+    return np.asarray(lats, dtype=np.float64).reshape(shape), np.asarray(lons, dtype=np.float64).reshape(shape)
+
+
 def center_latlon(
     crs: Any, transform: Any, height: int, width: int, *, row_off: int = 0, col_off: int = 0
 ) -> tuple[float, float]:
     """(lat, lon) in degrees of the centre of a ``height`` x ``width`` window at (``row_off``, ``col_off``).
 
-    ``transform`` is the file's affine transform; without a CRS the location is unknown (NaN).
+    ``transform`` is the file's affine transform; without a CRS the location is unknown (NaN). Many
+    windows at once: :func:`center_latlons`.
     """
-    if crs is None or transform is None:
-        return math.nan, math.nan
-    from rasterio.warp import transform as warp_transform
-
-    col, row = col_off + width / 2.0, row_off + height / 2.0
-    x = transform.c + transform.a * col + transform.b * row
-    y = transform.f + transform.d * col + transform.e * row
-    if crs.is_geographic and crs.to_epsg() == 4326:
-        return float(y), float(x)
-    try:
-        lons, lats = warp_transform(crs, "EPSG:4326", [x], [y])
-    except Exception:  # an exotic CRS PROJ cannot transform: unknown location
-        return math.nan, math.nan
-    return float(lats[0]), float(lons[0])
+    lats, lons = center_latlons(crs, transform, row_off + height / 2.0, col_off + width / 2.0)
+    return float(lats), float(lons)
 
 
 def gsd_metres(crs: Any, transform: Any, latitude: float | None = None) -> float:
