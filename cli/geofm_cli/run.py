@@ -91,11 +91,6 @@ def run_command(
             )
         summary = run({"trainer": {"max_epochs": max_epochs}} if max_epochs else {}, resume=str(resume))
     else:
-        device_value: Any = devices
-        if devices and "," in devices:
-            device_value = [int(d) for d in devices.split(",") if d.strip()]
-        elif devices and devices.isdigit():
-            device_value = int(devices)
         flags: dict[str, Any] = {
             "backbone.name": backbone,
             "necks": list(neck) if neck else None,
@@ -108,7 +103,7 @@ def run_command(
             "dataset.batch_size": batch_size,
             "task.lr": lr,
             "task.weight_decay": weight_decay,
-            "trainer.devices": device_value,
+            "trainer.devices": _devices(devices),
             "trainer.num_nodes": num_nodes,
             "trainer.strategy": strategy,
             "trainer.precision": precision,
@@ -126,6 +121,18 @@ def run_command(
         echo_json(summary)
         return
     _print_summary(summary)
+
+
+def _devices(devices: str | None) -> int | str | list[int] | None:
+    """``--devices``: a count, a comma-separated list of indexes, or a Lightning word such as ``auto``."""
+    if devices and "," in devices:
+        try:
+            return [int(d) for d in devices.split(",") if d.strip()]
+        except ValueError:
+            raise ConfigError(f"--devices {devices!r}: give a count, indexes like 0,1, or auto") from None
+    if devices and devices.isdigit():
+        return int(devices)
+    return devices
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -147,12 +154,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def evaluate_command(
     run_dir: Path = typer.Argument(..., help="a run directory written by geofm run"),
     checkpoint: Path | None = typer.Option(None, help="checkpoint to score (default: the run's best)"),
+    devices: str | None = typer.Option(None, help="devices of this machine to score on (default: 1)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Re-score a run's best checkpoint on its validation and test splits."""
+    from geofm.distributed import is_rank_zero
     from geofm.runner import evaluate
 
-    result = evaluate(run_dir, checkpoint=str(checkpoint) if checkpoint else None)
+    result = evaluate(run_dir, checkpoint=str(checkpoint) if checkpoint else None, devices=_devices(devices))
+    if not is_rank_zero():
+        return
     if as_json:
         echo_json(result)
         return

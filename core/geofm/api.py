@@ -81,11 +81,19 @@ def run(
     return _run(config, resume=None if resume is None else str(resume))
 
 
-def evaluate(run_dir: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits, as ``geofm evaluate``."""
+def evaluate(
+    run_dir: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    devices: int | str | list[int] | None = None,
+) -> dict[str, Any]:
+    """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits, as ``geofm evaluate``.
+
+    ``devices`` of this machine score it (default: one, in this process), however the run was trained.
+    """
     from geofm.runner import evaluate as _evaluate
 
-    return _evaluate(run_dir, checkpoint=checkpoint)
+    return _evaluate(run_dir, checkpoint=checkpoint, devices=devices)
 
 
 def predict(

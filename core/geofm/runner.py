@@ -292,11 +292,25 @@ def _train_and_report(
     }
 
 
-def evaluate(run_dir: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def _evaluation_trainer(config: RunConfig, devices: int | str | list[int] | None) -> RunConfig:
+    """``config`` scoring on ``devices`` of this machine (default 1), whatever machines the run trained on."""
+    devices = 1 if devices is None else devices
+    strategy = "auto" if devices == 1 else config.trainer.strategy
+    trainer = config.trainer.model_copy(update={"devices": devices, "num_nodes": 1, "strategy": strategy})
+    return config.model_copy(update={"trainer": trainer})
+
+
+def evaluate(
+    run_dir: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    devices: int | str | list[int] | None = None,
+) -> dict[str, Any]:
     """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits.
 
     The model is rebuilt from the run's ``config.yaml`` and the checkpoint loaded safely and strictly.
-    Writes ``evaluation.json`` into the run directory and returns it.
+    It is scored on ``devices`` of this machine (default: one, in this process), whatever devices and
+    nodes the run trained on. Writes ``evaluation.json`` into the run directory and returns it.
     """
     from geofm.checkpoints import load_checkpoint, model_state
     from geofm.distributed import is_rank_zero
@@ -308,7 +322,7 @@ def evaluate(run_dir: str | os.PathLike[str], *, checkpoint: str | os.PathLike[s
     config = run.read_config()
     config = config.model_copy(update={"backbone": config.backbone.model_copy(update={"weights": "none"})})
     resolved = resolve_run(config)
-    config = resolved.completed_config()
+    config = _evaluation_trainer(resolved.completed_config(), devices)
     built = _build(resolved, config, "none")
     load_model_state(built.model, state, f"checkpoint {ckpt}")
     trainer = _trainer(config, run, built.task, fit=False)
