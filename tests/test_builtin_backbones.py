@@ -67,12 +67,12 @@ def test_tiny_vit_checkpoint_round_trip(tmp_path: Path) -> None:
     assert loaded.resolved_weights.path == path
     for key, value in source.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value)
-    with pytest.raises(WeightsError, match=r"missing keys blocks\.2"):
+    with pytest.raises(WeightsError, match=r"missing keys: blocks\.2"):
         build_backbone("tiny_vit", weights=path, bands=("RED", "GREEN"), depth=3)
     state = source.state_dict()
     state["extra.weight"] = torch.zeros(1)
     torch.save(state, path)
-    with pytest.raises(WeightsError, match=r"unexpected keys extra\.weight"):
+    with pytest.raises(WeightsError, match=r"unexpected keys: extra\.weight"):
         build_backbone("tiny_vit", weights=path, bands=("RED", "GREEN"), depth=2)
 
 

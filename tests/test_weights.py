@@ -155,7 +155,7 @@ def test_import_refuses_a_state_dict_of_another_size(tmp_path, tagged_tiny_vit):
     source = tmp_path / "wider.pt"
     torch.save(build_tiny_vit(**{**TINY, "embed_dim": 24}).state_dict(), source)
     with pytest.raises(
-        WeightsError, match=r"does not fit backbone tagged_tiny_vit.*shapes differ.*nothing was imported"
+        WeightsError, match=r"does not fit backbone tagged_tiny_vit.*shape mismatch.*nothing was imported"
     ):
         import_weights(tagged_tiny_vit, source)
     assert cached_weights(tagged_tiny_vit)["default"] is None

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["build_run_model", "load_model_state", "model_inputs"]
 
-_SHOWN = 4
-
 
 def model_inputs(config: RunConfig) -> tuple[list[str], int, int]:
     """``(bands, num_frames, num_outputs)`` a resolved run configuration records for its model."""
@@ -65,31 +63,14 @@ def build_run_model(config: RunConfig, *, weights: str | os.PathLike[str] | None
     )
 
 
-def _listing(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN])
-    return shown + (f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else "")
-
-
 def load_model_state(model: nn.Module, state: Mapping[str, Any], source: str) -> None:
     """Load ``state`` into ``model`` strictly; a mismatch is one WeightsError with counts and the first keys."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    reshaped = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(expected[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} weight(s) missing ({_listing(missing)})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected ({_listing(unexpected)})")
-    if reshaped:
-        problems.append(f"{len(reshaped)} of another shape, checkpoint vs model ({_listing(reshaped)})")
+    from geofm.weights import state_mismatch
+
+    problems = state_mismatch(model.state_dict(), state)
     if problems:
         raise WeightsError(
-            f"{source} does not fit the model its run's config.yaml describes: {'; '.join(problems)}. "
+            f"{source} does not fit the model its run's config.yaml describes ({'; '.join(problems)}). "
             "Was config.yaml edited, or the checkpoint taken from another run?"
         )
     model.load_state_dict(dict(state), strict=True)

@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ __all__ = [
     "import_weights",
     "load_state_dict",
     "resolve_weights",
+    "state_mismatch",
 ]
 
 log = logging.getLogger(__name__)
@@ -298,3 +299,30 @@ def adapt_input_channels(
         ", ".join(report["dropped"]) or "none",
     )
     return new, report
+
+
+def state_mismatch(expected: Mapping[str, Any], state: Mapping[str, Any], shown: int = 4) -> list[str]:
+    """What keeps ``state`` from loading strictly into a module whose ``state_dict()`` is ``expected``.
+
+    One entry per kind of problem, each naming the first ``shown`` keys: ``missing keys: ...``,
+    ``unexpected keys: ...`` and ``shape mismatch: KEY (checkpoint (..), model (..))``; empty when it fits.
+    """
+
+    def listing(keys: Sequence[str]) -> str:
+        return ", ".join(keys[:shown]) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    reshaped = [
+        f"{key} (checkpoint {tuple(state[key].shape)}, model {tuple(value.shape)})"
+        for key, value in expected.items()
+        if key in state and tuple(getattr(state[key], "shape", ())) != tuple(value.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {listing(unexpected)}")
+    if reshaped:
+        problems.append(f"shape mismatch: {listing(reshaped)}")
+    return problems

@@ -116,29 +116,16 @@ class TinyViT(nn.Module):
 
 def load_strict(module: nn.Module, checkpoint: Path, name: str) -> None:
     """Load the flat state dict in ``checkpoint`` into ``module``; any key difference is a WeightsError."""
-    from geofm.weights import load_state_dict
+    from geofm.weights import load_state_dict, state_mismatch
 
     state = load_state_dict(checkpoint)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
+    problems = state_mismatch(module.state_dict(), state)
+    if problems:
         raise WeightsError(
-            f"{checkpoint} does not fit {name}: missing keys {_few(missing)}, unexpected keys {_few(unexpected)}. "
+            f"{checkpoint} does not fit {name} ({'; '.join(problems)}). "
             "Pass a flat state dict of this backbone (model.state_dict()) or --weights none."
         )
-    shapes = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
-    if shapes:
-        details = ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in shapes[:5])
-        raise WeightsError(f"{checkpoint} does not fit {name}: shapes differ for {details}")
     module.load_state_dict(state, strict=True)
-
-
-def _few(keys: Sequence[str]) -> str:
-    if not keys:
-        return "none"
-    shown = ", ".join(keys[:8])
-    return f"{shown} (+{len(keys) - 8} more)" if len(keys) > 8 else shown
 
 
 def build_tiny_vit(

@@ -112,7 +112,7 @@ def test_missing_key_is_named(tmp_path: Path) -> None:
     state = released_layout(build_prithvi("prithvi_eo_v2_300", **TINY))
     del state["encoder.blocks.1.attn.proj.bias"]
     path = _write(state, tmp_path / "missing.pt")
-    with pytest.raises(WeightsError, match=r"missing encoder keys: blocks\.1\.attn\.proj\.bias") as info:
+    with pytest.raises(WeightsError, match=r"missing keys: blocks\.1\.attn\.proj\.bias") as info:
         build_prithvi("prithvi_eo_v2_300", checkpoint=path, **TINY)
     assert str(path) in str(info.value)
 
@@ -122,7 +122,7 @@ def test_wrong_shape_is_named(tmp_path: Path) -> None:
     state["encoder.blocks.0.mlp.fc1.weight"] = torch.zeros(64, 32)
     path = _write(state, tmp_path / "shape.pt")
     with pytest.raises(
-        WeightsError, match=r"wrong shapes: blocks\.0\.mlp\.fc1\.weight \(64, 32\) \(model: \(128, 32\)\)"
+        WeightsError, match=r"shape mismatch: blocks\.0\.mlp\.fc1\.weight \(checkpoint \(64, 32\), model \(128, 32\)\)"
     ):
         build_prithvi("prithvi_eo_v2_300", checkpoint=path, **TINY)
 
@@ -131,7 +131,7 @@ def test_unexpected_key_is_named(tmp_path: Path) -> None:
     # a TL checkpoint into the plain variant: its learned scales are unexpected
     state = released_layout(build_prithvi("prithvi_eo_v2_300_tl", **TINY))
     path = _write(state, tmp_path / "tl.pt")
-    with pytest.raises(WeightsError, match=r"unexpected encoder keys: .*temporal_embed_enc\.scale"):
+    with pytest.raises(WeightsError, match=r"unexpected keys: .*temporal_embed_enc\.scale"):
         build_prithvi("prithvi_eo_v2_300", checkpoint=path, **TINY)
     model = build_prithvi("prithvi_eo_v2_300_tl", checkpoint=path, **TINY)
     assert torch.equal(model.temporal_embed_enc.scale, state["encoder.temporal_embed_enc.scale"])

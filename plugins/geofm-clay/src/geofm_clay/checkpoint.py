@@ -16,14 +16,12 @@ import torch
 from torch import nn
 
 from geofm.errors import WeightsError
-from geofm.weights import load_state_dict
+from geofm.weights import load_state_dict, state_mismatch
 
 __all__ = ["ENCODER_PREFIX", "encoder_state_dict", "load_clay_checkpoint"]
 
 ENCODER_PREFIX = "model.encoder."
 """Where the encoder's weights live in Clay's Lightning checkpoints."""
-
-_SHOWN = 5
 
 
 def encoder_state_dict(checkpoint: Mapping[str, Any], source: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -45,30 +43,11 @@ def encoder_state_dict(checkpoint: Mapping[str, Any], source: str = "checkpoint"
     return {key: value for key, value in state.items() if isinstance(value, torch.Tensor)}
 
 
-def _listing(keys: list[str]) -> str:
-    more = f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
-    return ", ".join(keys[:_SHOWN]) + more
-
-
 def load_clay_checkpoint(module: nn.Module, path: str | os.PathLike[str]) -> None:
     """Load the encoder weights of the checkpoint file ``path`` into ``module`` strictly."""
     source = str(Path(path))
     state = encoder_state_dict(load_state_dict(path), source)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = [
-        f"{key} (checkpoint {tuple(state[key].shape)}, model {tuple(expected[key].shape)})"
-        for key in expected
-        if key in state and state[key].shape != expected[key].shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_listing(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_listing(unexpected)}")
-    if mismatched:
-        problems.append(f"shape mismatch: {_listing(mismatched)}")
+    problems = state_mismatch(module.state_dict(), state)
     if problems:
         raise WeightsError(
             f"{source} does not fit this Clay encoder ({'; '.join(problems)}). Use the checkpoint released for "

@@ -20,14 +20,13 @@ from torch import nn
 
 from geofm.bands import canonical_bands
 from geofm.errors import WeightsError
-from geofm.weights import adapt_input_channels, load_state_dict
+from geofm.weights import adapt_input_channels, load_state_dict, state_mismatch
 
 __all__ = ["encoder_state_dict", "is_mae_decoder_key", "load_checkpoint"]
 
 log = logging.getLogger(__name__)
 
 PATCH_KEY = "patch_embed.proj.weight"
-_SHOWN = 5
 
 
 def is_mae_decoder_key(key: str) -> bool:
@@ -60,27 +59,8 @@ def encoder_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor
     return encoder, layout, dropped
 
 
-def _names(keys: Sequence[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN])
-    return shown + (f" and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else "")
-
-
 def _check_strict(state: Mapping[str, torch.Tensor], model: nn.Module, path: Path) -> None:
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (model: {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing encoder keys: {_names(missing)}")
-    if unexpected:
-        problems.append(f"unexpected encoder keys: {_names(unexpected)}")
-    if wrong:
-        problems.append(f"wrong shapes: {_names(wrong)}")
+    problems = state_mismatch(model.state_dict(), state)
     if problems:
         raise WeightsError(
             f"checkpoint {path} does not match the Prithvi encoder ({'; '.join(problems)}). Check that the file "
