@@ -199,6 +199,18 @@ def _corrupt_dataset(root: Path) -> Path:
     return root
 
 
+def _unlabelled_dataset(root: Path) -> Path:
+    """A segmentation dataset whose every mask pixel is the ignore index."""
+    rng = np.random.default_rng(0)
+    for folder in ("images", "labels"):
+        (root / folder).mkdir(parents=True)
+    for i in range(5):
+        image = rng.integers(0, 1000, (3, 32, 32)).astype(np.int16)
+        write_geotiff(root / "images" / f"u{i}.tif", image, band_names=["B02", "B03", "B04"])
+        write_geotiff(root / "labels" / f"u{i}.tif", np.full((32, 32), 255, dtype=np.uint8))
+    return root
+
+
 BAD_INPUT = {
     "out_is_a_file": (["run", *FAST, "--fast-dev-run", "--out", "{file}"], "is a file"),
     "out_below_a_file": (["run", *FAST, "--fast-dev-run", "--out", "{file}/runs"], "--out"),
@@ -206,6 +218,13 @@ BAD_INPUT = {
     "evaluate_truncated": (["evaluate", "{truncated_run}"], "truncated or damaged"),
     "resume_truncated": (["run", "--resume", "{truncated_run}"], "nothing to resume from"),
     "evaluate_foreign": (["evaluate", "{run}", "--checkpoint", "{foreign}"], "not a Lightning checkpoint"),
+    "resume_foreign": (["run", "--resume", "{foreign_run}"], "not a Lightning checkpoint"),
+    "no_valid_pixel": (
+        ["run", *FAST, "--dataset", "geotiff_segmentation", "--data-root", "{unlabelled}", "--max-epochs", "1",
+         "--set", "dataset.classes=[land,water]", "--set", "dataset.mean=[0,0,0]", "--set", "dataset.std=[1,1,1]",
+         "--out", "{tmp}/w"],
+        "no valid pixel",
+    ),
     "resume_with_flags": (["run", "--resume", "{run}", "--backbone", "timm_resnet18"], "--backbone"),
     "blocked_plugin": (["run", "--backbone", "prithvi_eo_v2_300", "--fast-dev-run"], "GEOFM_BLOCK_PLUGINS"),
     "worker_data_error": (
@@ -228,6 +247,10 @@ def test_bad_input_is_one_line_and_exit_1(case: str, cli, trained_run: Path, dem
         path.write_bytes(path.read_bytes()[:1000])
     foreign = tmp_path / "foreign.pt"
     torch.save({"weight": torch.zeros(2)}, foreign)
+    foreign_run = tmp_path / "foreign_run"
+    shutil.copytree(trained_run, foreign_run)
+    for name in ("best.ckpt", "last.ckpt"):
+        shutil.copyfile(foreign, foreign_run / "checkpoints" / name)
     values = {
         "file": str(a_file),
         "run": str(trained_run),
@@ -235,6 +258,8 @@ def test_bad_input_is_one_line_and_exit_1(case: str, cli, trained_run: Path, dem
         "foreign": str(foreign),
         "scene": str(_scene(tmp_path)),
         "corrupt": str(_corrupt_dataset(tmp_path / "corrupt")) if case == "worker_data_error" else "",
+        "unlabelled": str(_unlabelled_dataset(tmp_path / "unlabelled")) if case == "no_valid_pixel" else "",
+        "foreign_run": str(foreign_run),
         "tmp": str(tmp_path),
     }
     argv = [arg.format(**values) for arg in args]
@@ -245,9 +270,10 @@ def test_bad_input_is_one_line_and_exit_1(case: str, cli, trained_run: Path, dem
     assert expected in line, line
     if case == "worker_data_error":
         assert "Caught" not in line and "worker process" not in line
+    if case in ("worker_data_error", "no_valid_pixel"):  # the run directory says why it stopped
         (run,) = (tmp_path / "w").iterdir()
         summary = json.loads((run / "summary.json").read_text())
-        assert summary["status"] == "failed" and "c5.tif" in summary["error"]
+        assert summary["status"] == "failed" and expected in summary["error"]
     if case.startswith("out_"):
         assert a_file.read_text() == "not a folder"
 
