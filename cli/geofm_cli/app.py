@@ -34,16 +34,25 @@ _state = {"debug": False}
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="show full tracebacks on errors"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="log what geofm decides (weights, bands, necks)"),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="-v: every decision geofm makes; -vv: the libraries' debug logs too"
+    ),
 ) -> None:
     """Fine-tune geospatial foundation models on satellite, weather and climate rasters."""
     _state["debug"] = debug or _state["debug"]
+    _configure_logging(verbose)
+
+
+def _configure_logging(verbose: int) -> None:
+    """Show geofm's own lines by default, its debug lines with ``-v``, every library's debug logging with ``-vv``."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
+        level=logging.DEBUG if verbose >= 2 else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("geofm").setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).propagate = False  # Lightning prints through its own handler: say things once
+        lightning = logging.getLogger(name)
+        lightning.propagate = False  # Lightning prints through its own handler: say things once
+        lightning.setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
 app.command("plugins")(plugins_command)

@@ -135,20 +135,38 @@ def _devices(devices: str | None) -> int | str | list[int] | None:
     return devices
 
 
+_BASELINE_COLUMNS = {"majority_miou": "miou", "majority_accuracy": "accuracy"}
+"""Baseline keys of a segmentation summary and the metric column each sits under."""
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
-    typer.echo(f"\nrun directory: {summary['run_dir']}")
-    typer.echo(f"pretrained: {summary['pretrained']} ({summary['weights_origin']})")
-    for split in ("val", "test"):
-        metrics = summary.get(split) or {}
-        headline = {k: v for k, v in metrics.items() if "/" not in k and not k.startswith("iou_")}
-        if headline:
-            typer.echo(f"{split}: " + "  ".join(f"{k}={v:.4f}" for k, v in headline.items()))
-    baseline = summary.get("baseline") or {}
-    if "majority_miou" in baseline:
-        typer.echo(f"majority-class baseline: miou={baseline['majority_miou']:.4f}")
-    elif baseline:
-        typer.echo("baseline: " + "  ".join(f"{k}={v:.4f}" for k, v in baseline.items() if isinstance(v, float)))
+    """The run's metrics as a small table (split x metric, the trivial baseline beside), the path last."""
+    import logging
+
+    from geofm_cli._output import echo_table
+
+    splits = {split: summary.get(split) or {} for split in ("val", "test")}
+    per_class = {k for metrics in splits.values() for k in metrics if "_" in k and k.split("_")[0] in ("iou", "f1")}
+    columns = sorted({k for metrics in splits.values() for k in metrics if "/" not in k and k not in per_class})
+    baseline = {_BASELINE_COLUMNS.get(k, k): v for k, v in (summary.get("baseline") or {}).items()}
+    rows = [[split, *(_number(metrics.get(c)) for c in columns)] for split, metrics in splits.items() if metrics]
+    if any(c in baseline for c in columns):
+        name = "majority class" if "majority_class" in baseline else "baseline"
+        rows.append([name, *(_number(baseline.get(c)) for c in columns)])
+    typer.echo("")
+    if rows:
+        echo_table(["", *columns], rows)
+    if per_class and logging.getLogger("geofm").isEnabledFor(logging.DEBUG):
+        names = sorted(per_class)
+        echo_table(["", *names], [[s, *(_number(m.get(n)) for n in names)] for s, m in splits.items() if m])
+    origin = summary.get("weights_origin") or ""
+    typer.echo(f"pretrained: {'yes' if summary.get('pretrained') else 'no'} ({origin})")
     typer.echo(f"wall time: {summary['wall_time_s']:.1f} s")
+    typer.echo(f"run directory: {summary['run_dir']}")
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
 
 
 def evaluate_command(

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from geofm.config import RunConfig, load_config, validate_config
 from geofm.errors import ConfigError, GeofmError, unwrap_worker_error
+from geofm.quiet import library_warnings_filtered
 from geofm.resolve import ResolvedRun, resolve_run
 from geofm.rundir import EVALUATION_FILE, RunDir, run_dir_stem
 
@@ -80,7 +81,16 @@ def _build(resolved: ResolvedRun, config: RunConfig, weights: str) -> _Built:
     return _Built(datamodule=datamodule, model=model, task=task)
 
 
-def _trainer(config: RunConfig, run: RunDir, task: Any, *, resume_epoch: int | None = None, fit: bool) -> Any:
+def _trainer(
+    config: RunConfig,
+    run: RunDir,
+    task: Any,
+    *,
+    resume_epoch: int | None = None,
+    fit: bool,
+    callbacks: Sequence[Any] = (),
+) -> Any:
+    """The Lightning Trainer of a run; a training one (``fit``) also gets ``callbacks`` after geofm's own."""
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -93,9 +103,9 @@ def _trainer(config: RunConfig, run: RunDir, task: Any, *, resume_epoch: int | N
     trainer_config = config.trainer
     precision = trainer_config.precision or ("bf16-mixed" if torch.cuda.is_available() else "32-true")
     monitor, mode = task.monitor, task.monitor_mode
-    callbacks: list[Any] = [ShareRunDir(run.path)]
+    trainer_callbacks: list[Any] = [ShareRunDir(run.path)]
     if fit:
-        callbacks.append(
+        trainer_callbacks.append(
             ModelCheckpoint(
                 dirpath=run.checkpoint_dir,
                 filename=Path(BEST_CHECKPOINT).stem,
@@ -107,7 +117,10 @@ def _trainer(config: RunConfig, run: RunDir, task: Any, *, resume_epoch: int | N
             )
         )
         if trainer_config.early_stopping_patience:
-            callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=trainer_config.early_stopping_patience))
+            trainer_callbacks.append(
+                EarlyStopping(monitor=monitor, mode=mode, patience=trainer_config.early_stopping_patience)
+            )
+        trainer_callbacks.extend(callbacks)
     return L.Trainer(
         default_root_dir=run.path,
         max_epochs=trainer_config.max_epochs,
@@ -126,11 +139,18 @@ def _trainer(config: RunConfig, run: RunDir, task: Any, *, resume_epoch: int | N
         gradient_clip_val=trainer_config.gradient_clip_val,
         deterministic=trainer_config.deterministic,
         enable_progress_bar=trainer_config.progress_bar,
-        enable_model_summary=fit,
+        enable_model_summary=False,  # geofm logs the model's size in one line
         logger=MetricsCsvLogger(run.metrics_path, resume_epoch) if fit else False,
-        callbacks=callbacks,
+        callbacks=trainer_callbacks,
         plugins=[AtomicCheckpointIO()],
     )
+
+
+def _model_size(model: Any) -> str:
+    """E.g. ``"7.0 M parameters (7.0 M trainable)"``."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return f"{total / 1e6:.1f} M parameters ({trainable / 1e6:.1f} M trainable)"
 
 
 def _scalar_metrics(metrics: Mapping[str, Any], prefix: str) -> dict[str, float]:
@@ -151,11 +171,12 @@ def _evaluate(trainer: Any, task: Any, datamodule: Any) -> dict[str, Any]:
 
     data = ExactEvaluationData(datamodule)
     results: dict[str, Any] = {}
-    trainer.validate(task, datamodule=data, verbose=False)
-    results["val"] = _scalar_metrics(trainer.callback_metrics, "val/")
-    if datamodule.spec is None or "test" in datamodule.spec.splits:
-        trainer.test(task, datamodule=data, verbose=False)
-        results["test"] = _scalar_metrics(trainer.callback_metrics, "test/")
+    with library_warnings_filtered():
+        trainer.validate(task, datamodule=data, verbose=False)
+        results["val"] = _scalar_metrics(trainer.callback_metrics, "val/")
+        if datamodule.spec is None or "test" in datamodule.spec.splits:
+            trainer.test(task, datamodule=data, verbose=False)
+            results["test"] = _scalar_metrics(trainer.callback_metrics, "test/")
     return results
 
 
@@ -192,13 +213,17 @@ def _checkpoint_epoch(path: Path | None) -> int | None:
 
 
 def run(
-    config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None, *, resume: str | None = None
+    config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    *,
+    resume: str | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Fine-tune and evaluate; write the run directory; return the summary (also in ``summary.json``).
 
     ``resume`` is a run directory to continue from its last readable checkpoint, with its own
     ``config.yaml``; ``config`` may then only raise ``trainer.max_epochs``. Earlier rows of
-    ``metrics.csv`` are kept.
+    ``metrics.csv`` are kept. ``callbacks`` are extra Lightning callbacks of the training Trainer (not
+    of the final evaluation), e.g. the pruning callback of a ``geofm tune`` trial.
     """
     started = time.perf_counter()
     from geofm.distributed import is_rank_zero
@@ -227,7 +252,7 @@ def run(
         # the other processes of a distributed run learn rank 0's directory through ShareRunDir
         run_dir = RunDir.create(config.out, stem) if writer else RunDir(Path(config.out).expanduser() / stem)
     try:
-        summary = _train_and_report(resolved, built, run_dir, ckpt, resume_epoch, writer)
+        summary = _train_and_report(resolved, built, run_dir, ckpt, resume_epoch, writer, callbacks)
     except BaseException as error:
         if writer:
             run_dir.mark_failed(unwrap_worker_error(error))
@@ -241,7 +266,13 @@ def run(
 
 
 def _train_and_report(
-    resolved: ResolvedRun, built: _Built, run_dir: RunDir, ckpt: Path | None, resume_epoch: int | None, writer: bool
+    resolved: ResolvedRun,
+    built: _Built,
+    run_dir: RunDir,
+    ckpt: Path | None,
+    resume_epoch: int | None,
+    writer: bool,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     from geofm.checkpoints import load_checkpoint, model_state
     from geofm.distributed import ShareRunDir
@@ -253,8 +284,10 @@ def _train_and_report(
         run_dir.write_provenance()
         if not resolved.weights.pretrained:
             log.warning("%s trains from RANDOM INITIALISATION (%s)", config.backbone.name, resolved.weights.origin)
-    trainer = _trainer(config, run_dir, built.task, resume_epoch=resume_epoch, fit=True)
-    trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+        log.info("model: %s", _model_size(built.model))
+    trainer = _trainer(config, run_dir, built.task, resume_epoch=resume_epoch, fit=True, callbacks=callbacks)
+    with library_warnings_filtered():
+        trainer.fit(built.task, datamodule=built.datamodule, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     run_dir = RunDir(next(c for c in trainer.callbacks if isinstance(c, ShareRunDir)).run_dir)
     config = resolved.completed_config()  # with the statistics the data module computed in its setup
     if writer:
