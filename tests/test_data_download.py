@@ -96,8 +96,12 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> FakeSnapshot:
     import huggingface_hub
 
     fake = FakeSnapshot()
+    import geofm.hub
+
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("GEOFM_OFFLINE", raising=False)
+    monkeypatch.setattr(geofm.hub, "_hub_reachable", lambda: True)  # the fake hub answers
     return fake
 
 
@@ -142,11 +146,11 @@ def test_offline_names_the_repository_and_does_not_call_the_hub(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = _invoke("fake_hub", "--data-root", str(tmp_path))
     assert isinstance(result.exception, DataError)
-    assert "HF_HUB_OFFLINE" in str(result.exception) and "someone/fake-dataset" in str(result.exception)
+    assert "HF_HUB_OFFLINE is set" in str(result.exception) and "someone/fake-dataset" in str(result.exception)
     assert fake_hub.calls == []
 
 
-def test_a_failed_download_names_the_repository(tmp_path: Path) -> None:
+def test_a_failed_download_names_the_repository(tmp_path: Path, fake_hub: FakeSnapshot) -> None:
     fake = FakeSnapshot(error=ConnectionError("no route to host"))
     with pytest.raises(DataError, match=r"someone/fake-dataset \(ConnectionError: no route to host\)") as info:
         download_dataset(HUB_SPEC, tmp_path, snapshot_download=fake)

@@ -183,3 +183,98 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"callable": print}, path)
     with pytest.raises(WeightsError, match=r"refuses to unpickle|corrupt"):
         load_state_dict(path)
+
+
+def _hub_spec(sha256: str | None) -> BackboneSpec:
+    weights = WeightsSpec(
+        tag="default",
+        bands=("BLUE",),
+        mean=(0.0,),
+        std=(1.0,),
+        hf_repo="nobody/pinned",
+        hf_file="pinned.pt",
+        sha256=sha256,
+        revision="0123456789abcdef0123456789abcdef01234567",
+    )
+    return BackboneSpec(
+        name="pinned", summary="", factory="a:b", weights={"default": weights}, default_weights="default"
+    )
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """``hf_hub_download`` answering from a folder, with the hub reachable; records each request."""
+    import huggingface_hub
+
+    import geofm.hub
+
+    requests = []
+
+    def download(repo_id, filename, revision=None, **_):
+        requests.append((repo_id, filename, revision))
+        return str(tmp_path / "hub" / filename)
+
+    (tmp_path / "hub").mkdir()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("GEOFM_OFFLINE", raising=False)
+    monkeypatch.setattr(geofm.hub, "_hub_reachable", lambda: True)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    return tmp_path / "hub", requests
+
+
+def test_a_download_whose_sha256_differs_from_the_spec_is_rejected(fake_hub):
+    import hashlib
+
+    folder, requests = fake_hub
+    (folder / "pinned.pt").write_bytes(b"the file as published")
+    good = hashlib.sha256(b"the file as published").hexdigest()
+    assert resolve_weights(_hub_spec(good), "default").pretrained
+    assert requests[-1] == ("nobody/pinned", "pinned.pt", "0123456789abcdef0123456789abcdef01234567")
+
+    (folder / "pinned.pt").write_bytes(b"a file changed on the hub")
+    with pytest.raises(WeightsError, match="sha256 .* expected " + good):
+        resolve_weights(_hub_spec(good), "default")
+
+
+@pytest.mark.parametrize("variable", ["GEOFM_OFFLINE", "HF_HUB_OFFLINE"])
+def test_offline_variables_stop_every_hub_request(fake_hub, monkeypatch, variable):
+    _, requests = fake_hub
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(WeightsError, match=f"{variable} is set"):
+        resolve_weights(_hub_spec(None), "default")
+    assert requests == []
+
+
+def test_an_unreachable_hub_is_one_message_and_no_request(fake_hub, monkeypatch):
+    import geofm.hub
+
+    _, requests = fake_hub
+    monkeypatch.setattr(geofm.hub, "_hub_reachable", lambda: False)
+    with pytest.warns(UserWarning) as caught:
+        resolved = resolve_weights(_hub_spec(None), "auto")
+    assert not resolved.pretrained and requests == []
+    (message,) = [str(w.message) for w in caught]
+    assert "cannot be reached" in message and "geofm weights import pinned" in message and "\n" not in message
+
+
+def test_the_hub_check_is_quick_and_made_once(monkeypatch):
+    import socket
+    import time
+
+    import geofm.hub
+
+    calls = []
+
+    def refuse(address, timeout):
+        calls.append(timeout)
+        raise OSError("no route")
+
+    geofm.hub._hub_reachable.cache_clear()
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("GEOFM_OFFLINE", raising=False)
+    started = time.perf_counter()
+    assert "cannot be reached" in (geofm.hub.offline_reason() or "")
+    assert "cannot be reached" in (geofm.hub.offline_reason() or "")
+    geofm.hub._hub_reachable.cache_clear()
+    assert calls == [geofm.hub.HUB_CHECK_TIMEOUT_S] and time.perf_counter() - started < 1

@@ -20,7 +20,10 @@ def list_command(
     pattern: str = typer.Argument("*", help="backbone names to include (glob or substring)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Every weights tag of every backbone, its source and whether it is cached locally."""
+    """Every weights tag of every backbone: its source, pinned revision, sha256 and whether it is cached.
+
+    A SHA256 of ``unknown`` means no published digest is pinned in the spec, so the file is not verified.
+    """
     from geofm.registry import get_registry
     from geofm.weights import cached_weights
 
@@ -35,14 +38,26 @@ def list_command(
                     "source": weights.source,
                     "cached": str(cached[tag]) if cached[tag] else None,
                     "license": weights.license,
+                    "revision": weights.revision,
+                    "sha256": weights.sha256,
                 }
             )
     if as_json:
         echo_json(rows)
         return
     echo_table(
-        ["BACKBONE", "TAG", "SOURCE", "CACHED"],
-        [[r["backbone"], r["tag"], r["source"], r["cached"] or "no"] for r in rows],
+        ["BACKBONE", "TAG", "SOURCE", "REVISION", "SHA256", "CACHED"],
+        [
+            [
+                r["backbone"],
+                r["tag"],
+                r["source"],
+                (r["revision"] or "-")[:12],
+                (r["sha256"] or "unknown")[:12],
+                r["cached"] or "no",
+            ]
+            for r in rows
+        ],
     )
 
 

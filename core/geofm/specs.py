@@ -79,8 +79,10 @@ def _jsonable(value: Any) -> Any:
 class WeightsSpec:
     """One set of pretrained weights of a backbone, addressed by its tag (e.g. ``"default"``).
 
-    ``hf_repo`` + ``hf_file`` name the file on the Hugging Face hub; ``url`` is an alternative plain
-    download; ``sha256`` verifies the file when given. Bands belong to the weights: ``bands`` are the
+    ``hf_repo`` + ``hf_file`` name the file on the Hugging Face hub, at ``revision`` (a commit, tag or
+    branch; ``None`` is the repo's default branch); ``url`` is an alternative plain download; ``sha256``
+    verifies the file on download and import when given (``None``: no published digest is known, which
+    ``geofm weights list`` says). Bands belong to the weights: ``bands`` are the
     canonical band names in pretraining order with their per-band ``mean`` and ``std`` (in the units the
     model was pretrained on, e.g. reflectance x 10000).
     """
@@ -93,6 +95,7 @@ class WeightsSpec:
     hf_file: str | None = None
     url: str | None = None
     sha256: str | None = None
+    revision: str | None = None
     license: str = ""
     citation: str = ""
     layout: str = ""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geofm.errors import GeofmError, UnknownComponentError, WeightsError
+from geofm.hub import offline_reason
 from geofm.specs import BackboneSpec, WeightsSpec
 
 if TYPE_CHECKING:
@@ -66,10 +67,6 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def _imported_file(backbone: str, weights: WeightsSpec) -> Path:
     name = weights.hf_file.rsplit("/", 1)[-1] if weights.hf_file else f"{backbone}_{weights.tag}.pt"
     return cache_dir() / backbone / weights.tag / name
@@ -93,7 +90,7 @@ def _find_local(backbone: str, weights: WeightsSpec) -> Path | None:
             from huggingface_hub import try_to_load_from_cache
         except ImportError:  # pragma: no cover - huggingface_hub is a dependency
             return None
-        found = try_to_load_from_cache(repo_id=weights.hf_repo, filename=weights.hf_file)
+        found = try_to_load_from_cache(repo_id=weights.hf_repo, filename=weights.hf_file, revision=weights.revision)
         if isinstance(found, str):
             return Path(found)
     return None
@@ -107,15 +104,17 @@ def fetch_weights(spec: BackboneSpec, tag: str | None = None) -> Path:
         return local
     if not (weights.hf_repo and weights.hf_file):
         raise WeightsError(f"{spec.name} weights {weights.tag!r} have no hub source. {_how_to_get(spec.name, weights)}")
-    if _offline():
+    reason = offline_reason()
+    if reason is not None:
         raise WeightsError(
-            f"{spec.name} weights {weights.tag!r} are not cached and HF_HUB_OFFLINE is set: cannot download "
-            f"{weights.hf_file} from the Hugging Face repo {weights.hf_repo}. {_how_to_get(spec.name, weights)}"
+            f"{spec.name} weights {weights.tag!r} ({weights.source}) are not cached (looked in "
+            f"{_imported_file(spec.name, weights).parent} and the Hugging Face cache) and {reason}. "
+            f"{_how_to_get(spec.name, weights)}"
         )
     from huggingface_hub import hf_hub_download
 
     try:
-        path = Path(hf_hub_download(repo_id=weights.hf_repo, filename=weights.hf_file))
+        path = Path(hf_hub_download(repo_id=weights.hf_repo, filename=weights.hf_file, revision=weights.revision))
     except Exception as error:
         raise WeightsError(
             f"could not download {weights.hf_file} from the Hugging Face repo {weights.hf_repo} "

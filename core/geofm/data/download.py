@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from geofm.errors import DataError
+from geofm.hub import offline_reason
 from geofm.specs import DatasetSpec
 
 __all__ = ["ARCHIVE_SUFFIXES", "dataset_dir", "download_dataset", "extract_archives", "source_lines"]
@@ -36,10 +37,6 @@ def dataset_dir(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = No
         return Path(data_root).expanduser()
     cache = os.environ.get("GEOFM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "geofm")
     return Path(cache).expanduser() / "datasets" / spec.name
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def source_lines(spec: DatasetSpec, root: Path | None = None) -> list[str]:
@@ -164,10 +161,11 @@ def download_dataset(
             f"dataset {spec.name} has no source geofm can download from (no Hugging Face repository); get it "
             f"yourself and pass its folder with --data-root.\n  {_where_else(spec)}"
         )
-    if _offline():
+    reason = offline_reason()
+    if reason is not None:
         raise DataError(
-            f"HF_HUB_OFFLINE is set: cannot download dataset {spec.name} from the Hugging Face dataset repository "
-            f"{spec.hub_repo}. Unset HF_HUB_OFFLINE where the hub is reachable, or copy the data into {root} "
+            f"cannot download dataset {spec.name} from the Hugging Face dataset repository {spec.hub_repo}: "
+            f"{reason}. Run the download where the hub is reachable, or copy the data into {root} "
             f"yourself.\n  {_where_else(spec)}"
         )
     if snapshot_download is None:
