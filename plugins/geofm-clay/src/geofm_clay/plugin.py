@@ -20,6 +20,8 @@ CITATION = (
 
 
 def _weights(hf_file: str) -> WeightsSpec:
+    # revision and sha256 not pinned: the hub's published digests were not readable when this was written;
+    # `geofm weights list` says "unknown" (pin them here once known)
     sensor = SENSORS[DEFAULT_SENSOR]
     return WeightsSpec(
         tag="default",

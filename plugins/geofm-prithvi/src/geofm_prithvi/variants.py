@@ -93,6 +93,9 @@ class PrithviVariant:
 
 _TL = ("time", "location")
 _HUB = "ibm-nasa-geospatial"
+# Revision and sha256 are not pinned: the published digests of these files could not be read from the hub's
+# file listings when the specs were written (no route to the hub), so downloads follow the default branch and
+# are not verified; `geofm weights list` says "unknown". Pin them in the WeightsSpec once known.
 
 
 def _variants() -> dict[str, PrithviVariant]:
