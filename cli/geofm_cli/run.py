@@ -10,17 +10,38 @@ import typer
 from geofm.errors import ConfigError
 from geofm_cli._output import echo_json
 
-__all__ = ["build_run_config", "evaluate_command", "run_command"]
+__all__ = ["build_run_config", "evaluate_command", "peer_run_config", "run_command"]
 
 
-def build_run_config(config_file: Path | None, flags: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """Merge a YAML file, the flags given (dotted key -> value) and ``--set`` overrides, in that order."""
+def build_run_config(
+    config_file: Path | None, flags: dict[str, Any], sets: list[str], *, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Merge a YAML file (or ``base``), the flags given (dotted key -> value) and ``--set`` overrides, in that order."""
     from geofm.config import apply_overrides, load_config, parse_override
 
-    data = load_config(config_file) if config_file else {}
+    data = base if base is not None else load_config(config_file) if config_file else {}
     overrides = [(key.split("."), value) for key, value in flags.items() if value is not None]
     overrides += [parse_override(text) for text in sets]
     return apply_overrides(data, overrides)
+
+
+def peer_run_config(config_file: Path, data_root: str | None, *, report: bool = True) -> dict[str, Any] | None:
+    """The geofm configuration of a TerraTorch file (report to stderr), or ``None`` for a geofm file.
+
+    ``data_root`` fills the file's path placeholders. Blocking keys, unfilled placeholders and missing
+    data paths are a :class:`ConfigError` before anything runs.
+    """
+    from geofm.config import load_config
+    from geofm.migrate import is_peer_config, translate
+
+    data = load_config(config_file)
+    if not is_peer_config(data):
+        return None
+    migration = translate(data, data_root=data_root, name=str(config_file))
+    if report:
+        typer.echo(migration.report.format(), err=True)
+    migration.check_runnable()
+    return migration.config
 
 
 RESUME_REFUSED = (
@@ -44,6 +65,7 @@ RESUME_REFUSED = (
     "name",
     "seed",
     "fast_dev_run",
+    "no_plots",
     "config",
     "set_",
 )
@@ -72,6 +94,7 @@ def run_command(
     name: str | None = typer.Option(None, help="run directory name (default: time + components)"),
     seed: int | None = typer.Option(None, help="random seed"),
     fast_dev_run: bool | None = typer.Option(None, "--fast-dev-run", help="one batch of each split, for a smoke test"),
+    no_plots: bool | None = typer.Option(None, "--no-plots", help="do not draw plots/ in the run directory"),
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML run configuration"),
     set_: list[str] | None = typer.Option(None, "--set", help="override any key: --set trainer.max_epochs=3"),
     resume: Path | None = typer.Option(None, help="continue the run in this directory from its last checkpoint"),
@@ -113,8 +136,12 @@ def run_command(
             "name": name,
             "seed": seed,
             "trainer.fast_dev_run": fast_dev_run,
+            "trainer.plots": False if no_plots else None,
         }
-        summary = run(build_run_config(config, flags, list(set_ or [])))
+        peer = peer_run_config(config, data_root, report=is_rank_zero()) if config else None
+        if peer is not None:
+            flags["dataset.data_root"] = None  # it filled the peer file's placeholders
+        summary = run(build_run_config(config, flags, list(set_ or []), base=peer))
     if not is_rank_zero():  # the other processes of a distributed run print nothing
         return
     if as_json:
@@ -173,13 +200,15 @@ def evaluate_command(
     run_dir: Path = typer.Argument(..., help="a run directory written by geofm run"),
     checkpoint: Path | None = typer.Option(None, help="checkpoint to score (default: the run's best)"),
     devices: str | None = typer.Option(None, help="devices of this machine to score on (default: 1)"),
+    no_plots: bool = typer.Option(False, "--no-plots", help="do not redraw the run's plots/"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Re-score a run's best checkpoint on its validation and test splits."""
+    """Re-score a run's best checkpoint on its validation and test splits; redraw its plots."""
     from geofm.distributed import is_rank_zero
     from geofm.runner import evaluate
 
-    result = evaluate(run_dir, checkpoint=str(checkpoint) if checkpoint else None, devices=_devices(devices))
+    ckpt = str(checkpoint) if checkpoint else None
+    result = evaluate(run_dir, checkpoint=ckpt, devices=_devices(devices), plots=not no_plots)
     if not is_rank_zero():
         return
     if as_json:

@@ -16,7 +16,17 @@ from geofm.specs import ComponentSpec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build_backbone", "build_model", "evaluate", "get_spec", "list_components", "predict", "run"]
+__all__ = [
+    "build_backbone",
+    "build_model",
+    "evaluate",
+    "get_spec",
+    "list_components",
+    "predict",
+    "run",
+    "tune",
+    "tune_repeat",
+]
 
 
 def list_components(kind: str, pattern: str = "*") -> list[ComponentSpec]:
@@ -86,14 +96,16 @@ def evaluate(
     *,
     checkpoint: str | os.PathLike[str] | None = None,
     devices: int | str | list[int] | None = None,
+    plots: bool = True,
 ) -> dict[str, Any]:
     """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits, as ``geofm evaluate``.
 
-    ``devices`` of this machine score it (default: one, in this process), however the run was trained.
+    ``devices`` of this machine score it (default: one, in this process), however the run was trained;
+    ``plots`` redraws the run's ``plots/``.
     """
     from geofm.runner import evaluate as _evaluate
 
-    return _evaluate(run_dir, checkpoint=checkpoint, devices=devices)
+    return _evaluate(run_dir, checkpoint=checkpoint, devices=devices, plots=plots)
 
 
 def predict(
@@ -106,3 +118,38 @@ def predict(
     from geofm.inference import predict as _predict
 
     return _predict(run_dir_or_checkpoint, inputs, out_dir, **options)
+
+
+def tune(
+    run_config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    search: Mapping[str, Any] | None = None,
+    *,
+    resume: str | os.PathLike[str] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Search hyper-parameters as ``geofm tune`` does; return the study's summary (also in ``summary.json``).
+
+    ``run_config`` is the base run (a mapping in the run-configuration schema, or a YAML path, which may
+    hold ``search:`` and ``tune:`` sections beside the run's); ``search`` maps dotted run-configuration
+    keys to ranges (``{"task.lr": {"loguniform": [1e-5, 1e-3]}, "decoder.name": {"choice": ["upernet",
+    "fcn"]}}``); ``settings`` are the tune settings (``trials``, ``metric``, ``direction``, ``timeout``,
+    ``sampler``, ``pruner``, ``seed``, ``backend``, ``jobs``, ``storage``, ``cpus_per_trial``,
+    ``gpus_per_trial``, ``ray_address``, ``repeat``, ``mlflow``, ``enqueue``, ``out``, ``name``; see
+    :class:`geofm.tune.settings.TuneSettings`). Every key and value is validated before the study
+    directory is created. ``resume`` continues the study in that directory with its own ``tune.yaml``
+    (``settings`` may then change only how long and where it runs, e.g. ``trials``).
+    """
+    from geofm.tune.study import run_study
+
+    return run_study(run_config, search, resume=resume, **settings)
+
+
+def tune_repeat(study_dir: str | os.PathLike[str], seeds: int = 3) -> dict[str, Any]:
+    """Train a study's best configuration with ``seeds`` seeds, as ``geofm tune repeat``.
+
+    Each repeat is a run directory ``<study>/repeats/seed_<seed>``; returns mean ± std (and the values)
+    of each validation and test metric, also recorded under ``repeats`` in the study's ``summary.json``.
+    """
+    from geofm.tune.repeats import repeat_best
+
+    return repeat_best(study_dir, seeds)

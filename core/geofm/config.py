@@ -131,6 +131,8 @@ class TrainerConfig(_Section):
     gradient_clip_val: float | None = None
     deterministic: bool = False
     progress_bar: bool = True
+    plots: bool = True
+    """Draw ``plots/`` in the run directory at the end (learning curves, samples, confusion matrix ...)."""
 
 
 class RunConfig(_Section):

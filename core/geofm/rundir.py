@@ -9,6 +9,7 @@ place that knows its layout::
     <run>/metrics.csv          one row per logged epoch and split, kept across resumes
     <run>/summary.json         the final metrics, or ``status: failed`` and the error
     <run>/evaluation.json      what ``geofm evaluate`` scored last
+    <run>/plots/               learning curves, validation samples, confusion matrix or scatter (PNG)
 
 Every lookup is relative to the directory, so a moved or copied run works on its own files. Files are
 written to a temporary name and renamed into place, so a kill never leaves half a file.
@@ -44,6 +45,7 @@ METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 EVALUATION_FILE = "evaluation.json"
 CHECKPOINT_DIR = "checkpoints"
+PLOTS_DIR = "plots"
 BEST_CHECKPOINT = "best.ckpt"
 LAST_CHECKPOINT = "last.ckpt"
 _PACKAGES = ("torch", "lightning", "torchmetrics", "timm", "segmentation_models_pytorch", "rasterio")
@@ -172,6 +174,11 @@ class RunDir:
     def summary_path(self) -> Path:
         """``summary.json``."""
         return self.path / SUMMARY_FILE
+
+    @property
+    def plots_dir(self) -> Path:
+        """``plots/``."""
+        return self.path / PLOTS_DIR
 
     @property
     def checkpoint_dir(self) -> Path:

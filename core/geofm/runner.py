@@ -24,7 +24,7 @@ from geofm.quiet import library_warnings_filtered
 from geofm.resolve import ResolvedRun, resolve_run
 from geofm.rundir import EVALUATION_FILE, RunDir, run_dir_stem
 
-__all__ = ["evaluate", "run"]
+__all__ = ["RebuiltRun", "evaluate", "rebuild_run", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +301,8 @@ def _train_and_report(
         load_model_state(built.model, model_state(load_checkpoint(best), best), f"checkpoint {best}")
     eval_trainer = _trainer(config, run_dir, built.task, fit=False)
     metrics = _evaluate(eval_trainer, built.task, built.datamodule)
+    if writer and config.trainer.plots:
+        _write_plots(run_dir, built.task, built.datamodule)
     best_score = getattr(checkpoint_callback, "best_model_score", None)
     return {
         "status": "finished",
@@ -333,20 +335,29 @@ def _evaluation_trainer(config: RunConfig, devices: int | str | list[int] | None
     return config.model_copy(update={"trainer": trainer})
 
 
-def evaluate(
+@dataclass
+class RebuiltRun:
+    """A run read back from its directory: the task module (its model holding the checkpoint) and the data."""
+
+    run: RunDir
+    config: RunConfig
+    checkpoint: Path
+    task: Any
+    datamodule: Any
+
+
+def rebuild_run(
     run_dir: str | os.PathLike[str],
     *,
     checkpoint: str | os.PathLike[str] | None = None,
     devices: int | str | list[int] | None = None,
-) -> dict[str, Any]:
-    """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits.
+) -> RebuiltRun:
+    """A run's task module and data module, rebuilt from ``config.yaml`` with its best (or ``checkpoint``) weights.
 
-    The model is rebuilt from the run's ``config.yaml`` and the checkpoint loaded safely and strictly.
-    It is scored on ``devices`` of this machine (default: one, in this process), whatever devices and
-    nodes the run trained on. Writes ``evaluation.json`` into the run directory and returns it.
+    The checkpoint is read safely and loaded strictly. ``devices`` (default: one) replaces the devices and
+    nodes the run trained on, in the returned configuration.
     """
     from geofm.checkpoints import load_checkpoint, model_state
-    from geofm.distributed import is_rank_zero
     from geofm.run_model import load_model_state
 
     run = RunDir.open(run_dir)
@@ -358,9 +369,44 @@ def evaluate(
     config = _evaluation_trainer(resolved.completed_config(), devices)
     built = _build(resolved, config, "none")
     load_model_state(built.model, state, f"checkpoint {ckpt}")
-    trainer = _trainer(config, run, built.task, fit=False)
-    metrics = _evaluate(trainer, built.task, built.datamodule)
-    result = {"run_dir": str(run.path), "checkpoint": run.relative(ckpt), **metrics}
+    return RebuiltRun(run=run, config=config, checkpoint=ckpt, task=built.task, datamodule=built.datamodule)
+
+
+def _write_plots(run: RunDir, task: Any, datamodule: Any) -> None:
+    """The run's pictures; one that cannot be drawn is a warning, never a failed run."""
+    from geofm.plots import write_run_plots
+
+    try:
+        written = write_run_plots(run.path, task=task, datamodule=datamodule)
+    except Exception as error:  # a picture must not fail a finished run: say so and go on
+        log.warning("could not draw the run's plots in %s: %s: %s", run.plots_dir, type(error).__name__, error)
+        return
+    log.info("plots: %s", ", ".join(p.name for p in written))
+
+
+def evaluate(
+    run_dir: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    devices: int | str | list[int] | None = None,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits.
+
+    The model is rebuilt from the run's ``config.yaml`` and the checkpoint loaded safely and strictly
+    (:func:`rebuild_run`). It is scored on ``devices`` of this machine (default: one, in this process),
+    whatever devices and nodes the run trained on. Writes ``evaluation.json`` into the run directory,
+    refreshes its ``plots/`` (unless ``plots`` is false) and returns the scores.
+    """
+    from geofm.distributed import is_rank_zero
+
+    rebuilt = rebuild_run(run_dir, checkpoint=checkpoint, devices=devices)
+    run = rebuilt.run
+    trainer = _trainer(rebuilt.config, run, rebuilt.task, fit=False)
+    metrics = _evaluate(trainer, rebuilt.task, rebuilt.datamodule)
+    result = {"run_dir": str(run.path), "checkpoint": run.relative(rebuilt.checkpoint), **metrics}
     if is_rank_zero():
         run.write_json(EVALUATION_FILE, result)
+        if plots:
+            _write_plots(run, rebuilt.task, rebuilt.datamodule)
     return result
