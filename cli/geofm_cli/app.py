@@ -14,6 +14,7 @@ import typer
 
 from geofm_cli import data, weights
 from geofm_cli.components import component_app
+from geofm_cli.migrate import migrate_command
 from geofm_cli.plugins import plugins_command
 from geofm_cli.predict import predict_command
 from geofm_cli.run import evaluate_command, run_command
@@ -61,6 +62,7 @@ for _kind in ("backbones", "necks", "decoders", "datasets", "tasks"):
 app.command("run")(run_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
+app.command("migrate")(migrate_command)
 app.add_typer(weights.app, name="weights")
 app.add_typer(data.app, name="data", help="Dataset utilities: band statistics, downloads.")
 

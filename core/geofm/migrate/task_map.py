@@ -1,0 +1,254 @@
+"""The peer's task (``model`` class and its arguments), ``optimizer`` and ``lr_scheduler`` -> geofm ``task``.
+
+geofm's tasks optimise with AdamW and schedule with ReduceLROnPlateau (on the task's monitor), cosine
+annealing or nothing. Adam without weight decay is AdamW exactly; with weight decay the decay is applied
+decoupled (reported, not blocking: training dynamics, not what is trained or measured). Other optimisers,
+losses geofm lacks and frozen decoders or heads change the experiment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geofm.migrate.peer_yaml import class_name
+from geofm.migrate.state import State
+
+__all__ = ["LOSSES", "TASKS", "translate_task"]
+
+TASKS: dict[str, str] = {
+    "SemanticSegmentationTask": "segmentation",
+    "PixelwiseRegressionTask": "regression",
+    "ClassificationTask": "classification",
+    "MultiLabelClassificationTask": "multilabel_classification",
+}
+"""Peer task class -> geofm task."""
+
+LOSSES: dict[str, dict[str, str]] = {
+    "segmentation": {"ce": "ce", "dice": "dice", "focal": "focal"},
+    "regression": {"mse": "mse", "mae": "mae", "l1": "mae", "huber": "huber"},
+    "classification": {"ce": "ce", "focal": "focal"},
+    "multilabel_classification": {"bce": "bce"},
+}
+"""Per geofm task, the peer loss names it has (the peer's default loss is the first)."""
+
+_DEFAULT_LOSS = {"segmentation": "ce", "regression": "mse", "classification": "ce", "multilabel_classification": "bce"}
+_ADAM_DEFAULTS: dict[str, Any] = {"betas": [0.9, 0.999], "eps": 1e-8, "amsgrad": False, "foreach": None}
+_PLATEAU_DEFAULTS: dict[str, Any] = {
+    "threshold": 1e-4,
+    "threshold_mode": "rel",
+    "cooldown": 0,
+    "min_lr": 0,
+    "eps": 1e-8,
+}
+_QUIET = {
+    "plot_on_val": "geofm does not plot validation samples while training (geofm predict --preview draws maps)",
+    "output_on_inference": "geofm predict chooses its output with --output",
+    "output_most_probable": "geofm predict chooses its output with --output",
+    "path_to_record_metrics": "geofm writes metrics.csv and summary.json in the run directory",
+    "test_dataloaders_names": "geofm scores one test split",
+    "lr_overrides": "geofm has one learning rate for every parameter",
+}
+
+
+def _task_class(state: State) -> None:
+    name = class_name(state.peer.get("model") or "")
+    task = TASKS.get(name)
+    if task is None:
+        state.not_carried(
+            "model", f"geofm has no task like {name}; geofm tasks list shows them", changes_experiment=True
+        )
+        return
+    state.map("model", "task.name", lambda _: task)
+    factory = state.peer.get("model.model_factory")
+    if factory is not None:
+        if class_name(factory) == "EncoderDecoderFactory":
+            state.defaulted("model.model_factory", "geofm composes backbone + necks + decoder + head the same way")
+        elif class_name(factory) == "SMPModelFactory":
+            state.defaulted("model.model_factory", "geofm composes a timm CNN with an smp decoder the same way")
+        else:
+            state.not_carried(
+                "model.model_factory",
+                f"geofm composes every model as backbone + necks + decoder + head; {factory} is not translated",
+                changes_experiment=True,
+            )
+
+
+def _loss(state: State) -> None:
+    key, table = "model.loss", LOSSES.get(state.task_type, {})
+    name = state.peer.get(key)
+    if name is None:
+        state.put("task.loss", _DEFAULT_LOSS[state.task_type])
+        return
+    loss = table.get(str(name).lower())
+    if loss is not None:
+        state.map(key, "task.loss", lambda _: loss)
+    elif state.task_type == "regression" and str(name).lower() == "rmse":
+        state.put("task.loss", "mse")
+        state.not_carried(key, "geofm has no rmse loss; it trains on mse, which has the same minimum")
+    else:
+        known = ", ".join(table)
+        state.not_carried(
+            key, f"geofm's {state.task_type} task has no {name} loss (it has {known})", changes_experiment=True
+        )
+
+
+def _freezing(state: State) -> None:
+    peer = state.peer
+    if "model.freeze_backbone" in peer:
+        state.map("model.freeze_backbone", "task.freeze_backbone", bool)
+    for part in ("decoder", "head"):
+        key = f"model.freeze_{part}"
+        if key not in peer:
+            continue
+        if peer.get(key):
+            state.not_carried(key, f"geofm cannot freeze the {part}: it would be trained", changes_experiment=True)
+        else:
+            state.defaulted(key, f"geofm trains the {part}")
+
+
+def _tiling(state: State) -> None:
+    prefix = "model.tiled_inference_parameters"
+    crop = state.peer.get(f"{prefix}.h_crop")
+    stride = state.peer.get(f"{prefix}.h_stride")
+    hint = ""
+    if crop is not None and stride is not None:
+        hint = f": geofm predict --tile-size {crop} --overlap {int(crop) - int(stride)} maps scenes so"
+    for key in state.whole(prefix):
+        state.report.not_carried(key, f"geofm validates and tests on whole chips; tiling is for prediction{hint}")
+        state.peer.mark(key)
+
+
+def _weights_and_extras(state: State) -> None:
+    peer = state.peer
+    if "model.class_weights" in peer:
+        state.map("model.class_weights", "task.class_weights", lambda v: [float(w) for w in v])
+    for arg, key in peer.args("model").items():
+        if arg in _QUIET and key not in peer.used:
+            for leaf in state.whole(key):
+                state.report.not_carried(leaf, _QUIET[arg], peer.get(leaf))
+
+
+def _optimizer(state: State) -> None:
+    """Top-level ``optimizer`` (LightningCLI), else the task's ``optimizer`` / ``lr`` / ``optimizer_hparams``."""
+    peer = state.peer
+    if "optimizer" in peer:
+        kind, args, key = class_name(peer.get("optimizer")), peer.args("optimizer"), "optimizer"
+    else:
+        kind = class_name(peer.get("model.optimizer") or "Adam")
+        args = {**peer.args("model.optimizer_hparams")}
+        if "model.lr" in peer:
+            args["lr"] = "model.lr"
+        key = "model.optimizer" if "model.optimizer" in peer else None
+    if "lr" in args:
+        state.map(args.pop("lr"), "task.lr", float)
+    else:
+        state.put("task.lr", 1e-3)
+        state.report.mapped("(peer default) lr", "task.lr", 1e-3, "the peer's default learning rate")
+    torch_decay = 0.01 if kind == "AdamW" else 0.0
+    decay_key = args.pop("weight_decay", None)
+    decay = float(peer.get(decay_key)) if decay_key else torch_decay
+    if decay_key:
+        state.map(decay_key, "task.weight_decay", float)
+    else:
+        state.put("task.weight_decay", decay)
+        state.report.mapped(f"(torch default) {kind} weight_decay", "task.weight_decay", decay)
+    if kind == "AdamW":
+        if key:
+            state.defaulted(key, "geofm optimises with AdamW")
+    elif kind == "Adam" and decay == 0:
+        if key:
+            state.defaulted(key, "geofm optimises with AdamW, which is Adam when weight_decay is 0")
+        else:
+            state.report.defaulted("(peer default) optimizer", "geofm's AdamW is the peer's default Adam without decay")
+    elif kind == "Adam":
+        why = (
+            f"geofm optimises with AdamW: weight decay {decay:g} is applied decoupled, not as Adam's L2 "
+            "gradient penalty (same model, data, loss and lr; the regularisation differs)"
+        )
+        if key:
+            state.not_carried(key, why)
+        else:
+            state.report.not_carried("(peer default) optimizer", why)
+    else:
+        what = key or "(peer) optimizer"
+        state.report.not_carried(what, f"geofm optimises with AdamW, not {kind}", kind, changes_experiment=True)
+        peer.mark(what)
+    for arg, arg_key in args.items():
+        value = peer.get(arg_key)
+        if arg in _ADAM_DEFAULTS and (value == _ADAM_DEFAULTS[arg] or list(value or []) == _ADAM_DEFAULTS[arg]):
+            state.defaulted(arg_key, f"geofm's AdamW uses {arg}={_ADAM_DEFAULTS[arg]}")
+        else:
+            state.not_carried(arg_key, f"geofm's AdamW uses its default {arg}")
+
+
+def _plateau(state: State, args: dict[str, str]) -> None:
+    peer = state.peer
+    state.put("task.scheduler", "plateau")
+    mode = "min" if state.task_type == "regression" else "max"
+    monitor = f"the task's monitor (val/miou for segmentation) with mode {mode}"
+    patience_key = args.pop("patience", None)
+    if patience_key:
+        state.map(patience_key, "task.scheduler_patience", int)
+    else:
+        state.put("task.scheduler_patience", 10)
+        state.report.mapped("(torch default) ReduceLROnPlateau patience", "task.scheduler_patience", 10)
+    for arg, key in args.items():
+        value = peer.get(key)
+        if arg == "factor" and float(value) == 0.1:
+            state.defaulted(key, "geofm lowers the learning rate by a factor 0.1")
+        elif arg == "factor":
+            state.not_carried(key, "geofm's plateau schedule lowers the learning rate by a factor 0.1")
+        elif arg in ("monitor", "mode"):
+            state.not_carried(key, f"geofm's plateau schedule follows {monitor}")
+        elif arg in _PLATEAU_DEFAULTS and value == _PLATEAU_DEFAULTS[arg]:
+            state.defaulted(key, f"geofm's plateau schedule uses {arg}={value}")
+        else:
+            state.not_carried(key, f"geofm's plateau schedule has no {arg} setting")
+
+
+def _scheduler(state: State) -> None:
+    peer = state.peer
+    if "lr_scheduler" in peer:
+        kind, args, key = class_name(peer.get("lr_scheduler")), peer.args("lr_scheduler"), "lr_scheduler"
+    elif "model.scheduler" in peer:
+        kind, args, key = (
+            class_name(peer.get("model.scheduler")),
+            peer.args("model.scheduler_hparams"),
+            "model.scheduler",
+        )
+    else:
+        state.put("task.scheduler", "none")
+        state.report.mapped("(peer default) no lr_scheduler", "task.scheduler", "none")
+        return
+    if kind == "ReduceLROnPlateau":
+        state.map(key, "task.scheduler", lambda _: "plateau")
+        _plateau(state, args)
+        return
+    if kind == "CosineAnnealingLR":
+        state.map(key, "task.scheduler", lambda _: "cosine")
+        for arg, arg_key in args.items():
+            value = peer.get(arg_key)
+            if arg == "T_max" and value == state.value("trainer.max_epochs"):
+                state.defaulted(arg_key, "geofm anneals over trainer.max_epochs")
+            elif arg == "eta_min" and float(value) == 0:
+                state.defaulted(arg_key, "geofm anneals to 0")
+            else:
+                state.not_carried(
+                    arg_key, f"geofm's cosine schedule has no {arg} setting (it anneals to 0 over max_epochs)"
+                )
+        return
+    state.put("task.scheduler", "none")
+    state.not_carried(key, f"geofm has no {kind} schedule (it has plateau, cosine or none): it keeps the lr constant")
+    for arg_key in args.values():
+        state.not_carried(arg_key, f"see {kind}")
+
+
+def translate_task(state: State) -> None:
+    """Translate the task class, its loss, freezing, optimiser and schedule into ``task``."""
+    _task_class(state)
+    _loss(state)
+    _freezing(state)
+    _tiling(state)
+    _weights_and_extras(state)
+    _optimizer(state)
+    _scheduler(state)
