@@ -214,6 +214,33 @@ def test_scheduler_configuration() -> None:
         SegmentationTask(TinyDenseModel(), 3, scheduler="step")
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"), [("adamw", torch.optim.AdamW), ("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)]
+)
+def test_optimizer_choice_and_plateau_factor(name: str, kind: type) -> None:
+    task = RegressionTask(TinyDenseModel(out_channels=1), 1, optimizer=name, weight_decay=0.01, scheduler_factor=0.5)
+    config = task.configure_optimizers()
+    assert type(config["optimizer"]) is kind and config["optimizer"].param_groups[0]["weight_decay"] == 0.01
+    assert config["lr_scheduler"]["scheduler"].factor == 0.5
+    if name == "sgd":
+        assert config["optimizer"].param_groups[0]["momentum"] == 0.9
+    with pytest.raises(ConfigError, match="adamw, adam, sgd"):
+        SegmentationTask(TinyDenseModel(), 3, optimizer="lbfgs")
+    with pytest.raises(ConfigError, match="scheduler_factor"):
+        SegmentationTask(TinyDenseModel(), 3, scheduler_factor=2)
+
+
+def test_freeze_decoder_keeps_its_weights() -> None:
+    model = TinyDenseModel()
+    model.decoder = model.head  # the composed model's decoder, here the head
+    task = SegmentationTask(model, 3, ignore_index=IGNORE, freeze_decoder=True, lr=0.05)
+    before = {k: v.clone() for k, v in model.head.state_dict().items()}
+    _trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0).fit(task, _loader(_seg_samples()))
+    assert all(torch.equal(v, before[k]) for k, v in model.head.state_dict().items())
+    trainable = {id(p) for group in task.configure_optimizers()["optimizer"].param_groups for p in group["params"]}
+    assert trainable == {id(p) for p in model.backbone.parameters()}
+
+
 def test_cosine_scheduler_runs_over_max_epochs() -> None:
     task = SegmentationTask(TinyDenseModel(), 3, ignore_index=IGNORE, scheduler="cosine", lr=0.1)
     trainer = _trainer(max_epochs=3, limit_train_batches=1, limit_val_batches=0)

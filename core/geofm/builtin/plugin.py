@@ -143,6 +143,20 @@ def geofm_necks() -> Iterable[NeckSpec]:
     )
 
 
+_OPTIMISATION = {
+    "lr": "learning rate",
+    "weight_decay": "weight decay (decoupled for adamw, an L2 term for adam and sgd)",
+    "optimizer": "adamw (default), adam or sgd",
+    "momentum": "SGD momentum (default 0.9)",
+    "freeze_backbone": "train only necks, decoder and head",
+    "freeze_decoder": "keep the decoder's weights fixed",
+    "scheduler": "plateau (ReduceLROnPlateau, default), cosine or none",
+    "scheduler_patience": "epochs without improvement before plateau lowers the learning rate (default 5)",
+    "scheduler_factor": "what plateau multiplies the learning rate by (default 0.1)",
+}
+"""The optimisation options every task takes (see geofm.tasks.base.BaseTask)."""
+
+
 @hookimpl
 def geofm_tasks() -> Iterable[TaskSpec]:
     """The segmentation, regression, classification and multi-label classification tasks."""
@@ -159,19 +173,11 @@ def geofm_tasks() -> Iterable[TaskSpec]:
         options={
             "loss": "ce, dice, focal, or a weighted sum like 'ce+0.5*dice'",
             "class_weights": "per-class loss weights",
-            "lr": "AdamW learning rate",
-            "weight_decay": "AdamW weight decay",
-            "freeze_backbone": "train only necks, decoder and head",
-            "scheduler": "plateau (ReduceLROnPlateau, default), cosine or none",
+            "focal_gamma": "focusing parameter of the focal loss (default 2)",
+            **_OPTIMISATION,
         },
     )
-    common = {
-        "lr": "AdamW learning rate",
-        "weight_decay": "AdamW weight decay",
-        "freeze_backbone": "train only necks, decoder and head",
-        "scheduler": "plateau (ReduceLROnPlateau, default), cosine or none",
-        "scheduler_patience": "epochs without improvement before plateau lowers the learning rate",
-    }
+    common = _OPTIMISATION
     yield TaskSpec(
         name="regression",
         summary="Pixel-wise or image-level regression: mse / mae / huber losses, RMSE, MAE, R2; NaN targets masked",

@@ -21,10 +21,12 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from geofm.errors import ConfigError, DataError
 
-__all__ = ["EVAL_SPLITS", "SCHEDULERS", "BaseTask"]
+__all__ = ["EVAL_SPLITS", "OPTIMIZERS", "SCHEDULERS", "BaseTask"]
 
 SCHEDULERS: tuple[str, ...] = ("plateau", "cosine", "none")
 """Learning-rate schedules a task accepts (``scheduler=``)."""
+OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd")
+"""Optimisers a task accepts (``optimizer=``)."""
 EVAL_SPLITS: tuple[str, ...] = ("val", "test")
 """Splits on which a task computes metrics (each split has its own metric states)."""
 
@@ -33,11 +35,13 @@ class BaseTask(LightningModule, ABC):
     """Base Lightning module of the geofm tasks.
 
     ``monitor`` / ``monitor_mode`` name the validation metric that a run's early stopping, best checkpoint
-    and ``scheduler="plateau"`` follow. The optimiser is AdamW(``lr``, ``weight_decay``) over the trainable
-    parameters; ``scheduler`` is ``"plateau"`` (ReduceLROnPlateau on ``monitor``, ``scheduler_patience``
-    epochs), ``"cosine"`` (CosineAnnealingLR over ``trainer.max_epochs``, or over the optimiser steps when
-    the run is bounded by steps) or ``"none"``. ``freeze_backbone`` stops gradients to ``model.backbone``
-    and keeps it in eval mode (batch-norm statistics and dropout frozen too).
+    and ``scheduler="plateau"`` follow. The optimiser (``optimizer``: ``"adamw"``, ``"adam"`` with L2 weight
+    decay, or ``"sgd"`` with ``momentum``) runs over the trainable parameters with ``lr`` and
+    ``weight_decay``; ``scheduler`` is ``"plateau"`` (ReduceLROnPlateau on ``monitor``: ``scheduler_patience``
+    epochs, times ``scheduler_factor``), ``"cosine"`` (CosineAnnealingLR over ``trainer.max_epochs``, or over
+    the optimiser steps when the run is bounded by steps) or ``"none"``. ``freeze_backbone`` /
+    ``freeze_decoder`` stop gradients to ``model.backbone`` / ``model.decoder`` and keep it in eval mode
+    (batch-norm statistics and dropout frozen too). Options no task uses are warned about, once.
     """
 
     monitor: ClassVar[str] = "val/loss"
@@ -53,11 +57,19 @@ class BaseTask(LightningModule, ABC):
         freeze_backbone: bool = False,
         scheduler: str = "plateau",
         scheduler_patience: int = 5,
-        unused_options: Mapping[str, Any] | None = None,
+        scheduler_factor: float = 0.1,
+        optimizer: str = "adamw",
+        momentum: float = 0.9,
+        freeze_decoder: bool = False,
+        **unused_options: Any,
     ) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"scheduler {scheduler!r} is unknown; choose one of {', '.join(SCHEDULERS)}")
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+        if not 0 < float(scheduler_factor) < 1:
+            raise ConfigError(f"scheduler_factor must be between 0 and 1, got {scheduler_factor!r}")
         if not float(lr) > 0:
             raise ConfigError(f"lr must be > 0, got {lr!r}")
         if float(weight_decay) < 0:
@@ -69,9 +81,15 @@ class BaseTask(LightningModule, ABC):
         self.weight_decay = float(weight_decay)
         self.scheduler = scheduler
         self.scheduler_patience = int(scheduler_patience)
+        self.scheduler_factor = float(scheduler_factor)
+        self.optimizer_name = optimizer
+        self.momentum = float(momentum)
         self.freeze_backbone = bool(freeze_backbone)
+        self.freeze_decoder = bool(freeze_decoder)
         if self.freeze_backbone:
             self._freeze_backbone()
+        if self.freeze_decoder:
+            self._freeze("decoder")
         if unused_options:
             rank_zero_warn(
                 f"{type(self).__name__} does not use the option(s) {', '.join(sorted(unused_options))}: ignored"
@@ -120,20 +138,24 @@ class BaseTask(LightningModule, ABC):
         self.eval_losses = nn.ModuleDict({split: MeanMetric() for split in EVAL_SPLITS})
 
     def _freeze_backbone(self) -> None:
-        backbone = getattr(self.model, "backbone", None)
-        if not isinstance(backbone, nn.Module):
+        self._freeze("backbone")
+
+    def _freeze(self, part: str) -> None:
+        module = getattr(self.model, part, None)
+        if not isinstance(module, nn.Module):
             raise ConfigError(
-                f"freeze_backbone=True but the model ({type(self.model).__name__}) has no 'backbone' module; "
-                "set freeze_backbone=False"
+                f"freeze_{part}=True but the model ({type(self.model).__name__}) has no {part!r} module; "
+                f"set freeze_{part}=False"
             )
-        backbone.requires_grad_(False)
-        backbone.eval()
+        module.requires_grad_(False)
+        module.eval()
 
     def train(self, mode: bool = True) -> BaseTask:
-        """Set training mode, keeping a frozen backbone in eval mode."""
+        """Set training mode, keeping a frozen backbone or decoder in eval mode."""
         super().train(mode)
-        if self.freeze_backbone:
-            self.model.backbone.eval()
+        for part, frozen in (("backbone", self.freeze_backbone), ("decoder", self.freeze_decoder)):
+            if frozen:
+                getattr(self.model, part).eval()
         return self
 
     @staticmethod
@@ -239,12 +261,19 @@ class BaseTask(LightningModule, ABC):
         params = [p for p in self.parameters() if p.requires_grad]
         if not params:
             raise ConfigError("the model has no trainable parameters (is everything frozen?)")
-        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer_name == "sgd":
+            optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+        elif self.optimizer_name == "adam":  # weight decay as an L2 term in the gradient (torch's Adam)
+            optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         if self.scheduler == "none":
             return optimizer
         if self.scheduler == "plateau":
             plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode=self.monitor_mode, patience=self.scheduler_patience
+                optimizer, mode=self.monitor_mode, patience=self.scheduler_patience, factor=self.scheduler_factor
             )
             # strict=False: a run without validation warns instead of failing on the missing monitor
             config = {"scheduler": plateau, "monitor": self.monitor, "interval": "epoch", "strict": False}

@@ -91,7 +91,7 @@ class ClassificationTask(_ClassificationBase):
         scheduler: str = "plateau",
         scheduler_patience: int = 5,
         focal_gamma: float = 2.0,
-        **_: Any,
+        **optimisation: Any,
     ) -> None:
         super().__init__(
             model,
@@ -100,7 +100,7 @@ class ClassificationTask(_ClassificationBase):
             freeze_backbone=freeze_backbone,
             scheduler=scheduler,
             scheduler_patience=scheduler_patience,
-            unused_options=_,
+            **optimisation,
         )
         self.save_hyperparameters(ignore=["model"])
         self._setup(
@@ -173,7 +173,7 @@ class MultiLabelClassificationTask(_ClassificationBase):
         freeze_backbone: bool = False,
         scheduler: str = "plateau",
         scheduler_patience: int = 5,
-        **_: Any,
+        **optimisation: Any,
     ) -> None:
         super().__init__(
             model,
@@ -182,7 +182,7 @@ class MultiLabelClassificationTask(_ClassificationBase):
             freeze_backbone=freeze_backbone,
             scheduler=scheduler,
             scheduler_patience=scheduler_patience,
-            unused_options=_,
+            **optimisation,
         )
         self.save_hyperparameters(ignore=["model"])
         self._setup(

@@ -62,7 +62,7 @@ class RegressionTask(BaseTask):
         scheduler: str = "plateau",
         scheduler_patience: int = 5,
         huber_delta: float = 1.0,
-        **_: Any,
+        **optimisation: Any,
     ) -> None:
         super().__init__(
             model,
@@ -71,7 +71,7 @@ class RegressionTask(BaseTask):
             freeze_backbone=freeze_backbone,
             scheduler=scheduler,
             scheduler_patience=scheduler_patience,
-            unused_options=_,
+            **optimisation,
         )
         self.save_hyperparameters(ignore=["model"])
         if int(num_classes) < 1:

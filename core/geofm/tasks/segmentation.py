@@ -70,7 +70,7 @@ class SegmentationTask(BaseTask):
         scheduler: str = "plateau",
         scheduler_patience: int = 5,
         focal_gamma: float = 2.0,
-        **_: Any,
+        **optimisation: Any,
     ) -> None:
         super().__init__(
             model,
@@ -79,7 +79,7 @@ class SegmentationTask(BaseTask):
             freeze_backbone=freeze_backbone,
             scheduler=scheduler,
             scheduler_patience=scheduler_patience,
-            unused_options=_,
+            **optimisation,
         )
         self.save_hyperparameters(ignore=["model"])
         if int(num_classes) < 2:
