@@ -68,7 +68,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "(peer default) no EarlyStopping", "data.constant_scale", "(peer default) no train_transform",
             "model.aux_heads[0].name", "model.aux_heads[0].decoder", "model.aux_heads[0].decoder_args.decoder_channels",
             "model.aux_heads[0].decoder_args.decoder_in_index", "model.aux_heads[0].decoder_args.decoder_num_convs",
-            "model.aux_loss.aux_head", "lr_scheduler.patience"},
+            "model.aux_loss.aux_head", "lr_scheduler.patience", "lr_scheduler.factor"},
         "defaulted": _LAYOUT | {
             "trainer.check_val_every_n_epoch", "trainer.enable_checkpointing", "trainer.callbacks[0]",
             "data.train_split", "data.val_split", "data.test_split", "model.ignore_index", "data.no_label_replace",
@@ -76,14 +76,13 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "model.freeze_decoder", "optimizer"},
         "not carried over": _LR_MONITOR | {
             "trainer.logger", "trainer.default_root_dir", "data.rgb_indices", "data.no_data_replace",
-            "model.model_args.backbone_drop_path", "model.model_args.head_channel_list", "lr_scheduler.monitor",
-            "lr_scheduler.factor"},
+            "model.model_args.backbone_drop_path", "model.model_args.head_channel_list", "lr_scheduler.monitor"},
     },
     "burn_scars": {
         "mapped": _TRAINER | _VIT_UNET | _DATA | {
             "trainer.callbacks[2]", "trainer.callbacks[2].patience", "(peer default) constant_scale",
             "data.train_transform[0]", "data.train_transform[0].height", "data.train_transform[0].width",
-            "data.train_transform[1]", "(torch default) ReduceLROnPlateau patience"},
+            "data.train_transform[1]", "(torch default) ReduceLROnPlateau patience", "optimizer"},
         "defaulted": _LAYOUT | {
             "trainer.check_val_every_n_epoch", "trainer.enable_checkpointing", "trainer.callbacks[0]",
             "model.ignore_index", "data.no_label_replace", "data.train_transform[2]", "model.model_args.backbone_bands",
@@ -91,7 +90,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "not carried over": _LOGGER | _LR_MONITOR | _TILING | {
             "trainer.default_root_dir", "trainer.callbacks[2].monitor", "data.rgb_indices", "data.no_data_replace",
             "model.model_args.backbone_drop_path", "model.model_args.head_channel_list", "model.plot_on_val",
-            "optimizer", "lr_scheduler.monitor"},
+            "lr_scheduler.monitor"},
     },
     "multi_temporal_crop": {
         "mapped": _TRAINER | _DATA | {
@@ -116,14 +115,14 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "trainer.default_root_dir", "(peer default) no EarlyStopping", "data.train_split", "data.val_data_root",
             "data.val_split", "data.test_data_root", "data.test_split", "data.img_grep", "data.label_grep",
             "data.dataset_bands", "model.ignore_index", "data.no_label_replace", "data.train_transform[0]",
-            "model.model_args.backbone_img_size", "lr_scheduler.patience"},
+            "model.model_args.backbone_img_size", "lr_scheduler.patience", "lr_scheduler.factor"},
         "defaulted": {
             "trainer.callbacks[0]", "trainer.callbacks[2]", "trainer.callbacks[2].mode", "trainer.callbacks[2].monitor",
             "data.train_transform[1]", "model.model_args.backbone_coords_encoding", "model.model_args.backbone_bands",
             "model.model_factory", "model.freeze_decoder", "optimizer"},
         "not carried over": _LR_MONITOR | {
             "trainer.logger", "trainer.callbacks[2].dirpath", "trainer.callbacks[2].filename", "data.rgb_indices",
-            "data.no_data_replace", "lr_scheduler.monitor", "lr_scheduler.factor"},
+            "data.no_data_replace", "lr_scheduler.monitor"},
     },
 }  # fmt: skip
 
@@ -219,9 +218,9 @@ def test_unknown_backbone_and_a_decoder_geofm_lacks_exit_1(cli, tmp_path: Path) 
 @pytest.mark.parametrize(
     ("edit", "key", "phrase"),
     [
-        (lambda p: p["model"]["init_args"].update(freeze_decoder=True), "model.freeze_decoder", "cannot freeze"),
+        (lambda p: p["model"]["init_args"].update(freeze_head=True), "model.freeze_head", "cannot freeze"),
         (lambda p: p["model"]["init_args"].update(loss="jaccard"), "model.loss", "no jaccard loss"),
-        (lambda p: p["optimizer"].update(class_path="torch.optim.SGD"), "optimizer", "not SGD"),
+        (lambda p: p["optimizer"].update(class_path="torch.optim.RMSprop"), "optimizer", "not RMSprop"),
         (lambda p: p["model"]["init_args"]["model_args"]["necks"].insert(2, {"name": "MaxpoolToPyramidal"}),
          "model.model_args.necks[2].name", "no neck like MaxpoolToPyramidal"),
         (lambda p: p["data"]["init_args"].update(num_classes=3), "data.num_classes", "has 2 classes"),
@@ -234,6 +233,28 @@ def test_what_changes_the_experiment_blocks(tmp_path: Path, edit: Any, key: str,
     migration = translate(_edited(tmp_path, "burn_scars", edit), data_root=tmp_path)
     blocking = {e.key: e.why for e in migration.report.blocking}
     assert key in blocking and phrase in blocking[key], blocking
+
+
+@needs_shared
+def test_optimiser_plateau_factor_and_frozen_decoder_carry_over_exactly(tmp_path: Path) -> None:
+    def adam(peer: dict[str, Any]) -> None:
+        peer["model"]["init_args"]["freeze_decoder"] = True
+        peer["lr_scheduler"]["init_args"]["factor"] = 0.5
+
+    migration = translate(_edited(tmp_path, "burn_scars", adam), data_root=tmp_path)
+    task = migration.config["task"]
+    assert migration.same_experiment
+    assert task["optimizer"] == "adam" and task["weight_decay"] == 0.05  # the peer's Adam with L2 decay
+    assert task["freeze_decoder"] is True and task["scheduler_factor"] == 0.5
+
+    def sgd(peer: dict[str, Any]) -> None:
+        peer["optimizer"] = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.01, "momentum": 0.8}}
+
+    (tmp_path / "sgd").mkdir()
+    migration = translate(_edited(tmp_path / "sgd", "burn_scars", sgd), data_root=tmp_path)
+    task = migration.config["task"]
+    assert migration.same_experiment
+    assert (task["optimizer"], task["lr"], task["momentum"], task["weight_decay"]) == ("sgd", 0.01, 0.8, 0.0)
 
 
 @needs_shared

@@ -1,9 +1,8 @@
 """The peer's task (``model`` class and its arguments), ``optimizer`` and ``lr_scheduler`` -> geofm ``task``.
 
-geofm's tasks optimise with AdamW and schedule with ReduceLROnPlateau (on the task's monitor), cosine
-annealing or nothing. Adam without weight decay is AdamW exactly; with weight decay the decay is applied
-decoupled (reported, not blocking: training dynamics, not what is trained or measured). Other optimisers,
-losses geofm lacks and frozen decoders or heads change the experiment.
+geofm's tasks optimise with AdamW, Adam or SGD (``task.optimizer``) and schedule with ReduceLROnPlateau (on
+the task's monitor, ``task.scheduler_factor``), cosine annealing or nothing. Adam without weight decay is
+AdamW exactly. Other optimisers, losses geofm lacks and frozen heads change the experiment.
 """
 
 from __future__ import annotations
@@ -32,6 +31,8 @@ LOSSES: dict[str, dict[str, str]] = {
 """Per geofm task, the peer loss names it has (the peer's default loss is the first)."""
 
 _DEFAULT_LOSS = {"segmentation": "ce", "regression": "mse", "classification": "ce", "multilabel_classification": "bce"}
+_OPTIMIZERS = {"AdamW": "adamw", "Adam": "adam", "SGD": "sgd"}
+"""The peer's (torch's) optimisers geofm's tasks run, by class name."""
 _ADAM_DEFAULTS: dict[str, Any] = {"betas": [0.9, 0.999], "eps": 1e-8, "amsgrad": False, "foreach": None}
 _PLATEAU_DEFAULTS: dict[str, Any] = {
     "threshold": 1e-4,
@@ -100,10 +101,12 @@ def _freezing(state: State) -> None:
         key = f"model.freeze_{part}"
         if key not in peer:
             continue
-        if peer.get(key):
-            state.not_carried(key, f"geofm cannot freeze the {part}: it would be trained", changes_experiment=True)
-        else:
+        if not peer.get(key):
             state.defaulted(key, f"geofm trains the {part}")
+        elif part == "decoder":
+            state.map(key, "task.freeze_decoder", bool)
+        else:
+            state.not_carried(key, f"geofm cannot freeze the {part}: it would be trained", changes_experiment=True)
 
 
 def _tiling(state: State) -> None:
@@ -152,33 +155,37 @@ def _optimizer(state: State) -> None:
     else:
         state.put("task.weight_decay", decay)
         state.report.mapped(f"(torch default) {kind} weight_decay", "task.weight_decay", decay)
-    if kind == "AdamW":
+    geofm_kind = _OPTIMIZERS.get(kind)
+    if geofm_kind is None:
+        what = key or "(peer) optimizer"
+        known = ", ".join(_OPTIMIZERS)
+        state.report.not_carried(what, f"geofm optimises with {known}, not {kind}", kind, changes_experiment=True)
+        peer.mark(what)
+    elif kind == "AdamW" or (kind == "Adam" and decay == 0):  # Adam without decay is AdamW exactly
+        state.put("task.optimizer", "adamw")
         if key:
-            state.defaulted(key, "geofm optimises with AdamW")
-    elif kind == "Adam" and decay == 0:
-        if key:
-            state.defaulted(key, "geofm optimises with AdamW, which is Adam when weight_decay is 0")
+            note = ", which is Adam when weight_decay is 0" if kind == "Adam" else ""
+            state.defaulted(key, f"geofm optimises with AdamW{note}")
         else:
             state.report.defaulted("(peer default) optimizer", "geofm's AdamW is the peer's default Adam without decay")
-    elif kind == "Adam":
-        why = (
-            f"geofm optimises with AdamW: weight decay {decay:g} is applied decoupled, not as Adam's L2 "
-            "gradient penalty (same model, data, loss and lr; the regularisation differs)"
-        )
-        if key:
-            state.not_carried(key, why)
-        else:
-            state.report.not_carried("(peer default) optimizer", why)
     else:
-        what = key or "(peer) optimizer"
-        state.report.not_carried(what, f"geofm optimises with AdamW, not {kind}", kind, changes_experiment=True)
-        peer.mark(what)
+        state.put("task.optimizer", geofm_kind)
+        state.report.mapped(key or "(peer default) optimizer", "task.optimizer", kind, f"torch's {kind}")
+        if key:
+            peer.take(key)
+    if geofm_kind == "sgd":
+        momentum_key = args.pop("momentum", None)
+        if momentum_key:
+            state.map(momentum_key, "task.momentum", float)
+        else:
+            state.put("task.momentum", 0.0)
+            state.report.mapped("(torch default) SGD momentum", "task.momentum", 0.0)
     for arg, arg_key in args.items():
         value = peer.get(arg_key)
         if arg in _ADAM_DEFAULTS and (value == _ADAM_DEFAULTS[arg] or list(value or []) == _ADAM_DEFAULTS[arg]):
-            state.defaulted(arg_key, f"geofm's AdamW uses {arg}={_ADAM_DEFAULTS[arg]}")
+            state.defaulted(arg_key, f"geofm's optimiser uses {arg}={_ADAM_DEFAULTS[arg]}")
         else:
-            state.not_carried(arg_key, f"geofm's AdamW uses its default {arg}")
+            state.not_carried(arg_key, f"geofm's optimiser uses its default {arg}")
 
 
 def _plateau(state: State, args: dict[str, str]) -> None:
@@ -197,7 +204,7 @@ def _plateau(state: State, args: dict[str, str]) -> None:
         if arg == "factor" and float(value) == 0.1:
             state.defaulted(key, "geofm lowers the learning rate by a factor 0.1")
         elif arg == "factor":
-            state.not_carried(key, "geofm's plateau schedule lowers the learning rate by a factor 0.1")
+            state.map(key, "task.scheduler_factor", float)
         elif arg in ("monitor", "mode"):
             state.not_carried(key, f"geofm's plateau schedule follows {monitor}")
         elif arg in _PLATEAU_DEFAULTS and value == _PLATEAU_DEFAULTS[arg]:
