@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.geofm-installed
-PLUGINS := plugins/geofm-prithvi plugins/geofm-clay plugins/decoders plugins/datasets
+PLUGINS := plugins/geofm-prithvi plugins/geofm-clay plugins/decoders plugins/datasets plugins/geofm-terramind plugins/geofm-dofa
 # the mission command, kept to a few minutes on 2 CPU cores: one epoch over the 32 training scenes
 DEMO_ARGS ?= --backbone prithvi_eo_v2_300 --decoder upernet --max-epochs 1
 

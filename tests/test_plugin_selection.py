@@ -16,7 +16,15 @@ def test_plugins_json_lists_every_distribution_as_loaded(cli):
     result = cli("plugins", "--json")
     assert result.returncode == 0, result.stderr
     records = {r["distribution"]: r for r in json.loads(result.stdout)}
-    expected = {"geofm", "geofm-prithvi", "geofm-clay", "geofm-decoders", "geofm-datasets"}
+    expected = {
+        "geofm",
+        "geofm-prithvi",
+        "geofm-clay",
+        "geofm-decoders",
+        "geofm-datasets",
+        "geofm-terramind",
+        "geofm-dofa",
+    }
     assert expected <= set(records)
     for name in expected:
         assert records[name]["status"] == "loaded", records[name]
