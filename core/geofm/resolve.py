@@ -88,11 +88,17 @@ def select_bands(
 
 
 def _weights_statistics(
-    weights: ResolvedWeights, bands: Sequence[str] | None
+    weights: ResolvedWeights, bands: Sequence[str] | None, backbone: BackboneSpec, options: Mapping[str, Any]
 ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The pretraining mean and std of ``bands``: the backbone's statistics hook, else the weights' table."""
+    from geofm.specs import resolve_factory
+
     spec = weights.spec
     if not weights.pretrained or spec is None or not bands:
         return None
+    if backbone.statistics is not None:
+        found = resolve_factory(backbone.statistics)(tuple(bands), dict(options))
+        return None if found is None else (tuple(found[0]), tuple(found[1]))
     index = {band: i for i, band in enumerate(spec.bands)}
     if not all(b in index for b in bands):
         return None
@@ -255,7 +261,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     if (mean is None) != (std is None):
         raise ConfigError("give both dataset.mean and dataset.std, or neither")
     if mean is None:
-        statistics = _weights_statistics(weights, bands)
+        statistics = _weights_statistics(weights, bands, backbone, config.backbone.options())
         if statistics is not None:
             mean, std = statistics
             log.info("normalising with the pretraining statistics of %s", backbone.name)

@@ -159,7 +159,10 @@ class BackboneSpec(ComponentSpec):
     ``"location"``, ``"wavelengths"``, ``"gsd"``). ``max_frames`` is 1 for single-image backbones and 0
     for any number. ``weights`` maps tags to :class:`WeightsSpec`; ``default_weights`` names the one used
     by ``weights="auto"``. ``input_bands`` = ``"fixed"`` (the pretraining bands; others by band
-    adaptation) or ``"any"`` (wavelength-conditioned, e.g. Clay).
+    adaptation) or ``"any"`` (wavelength-conditioned, e.g. Clay). ``statistics`` optionally names (as
+    ``"module:attr"``) ``fn(bands, options) -> (mean, std) | None``: the normalisation of a run's bands
+    when it depends on the backbone's options (e.g. which modality a band feeds); without it the default
+    weights' per-band mean and std are used.
     """
 
     output_kind: FeatureKind = "tokens"
@@ -177,6 +180,7 @@ class BackboneSpec(ComponentSpec):
     input_bands: Literal["fixed", "any"] = "fixed"
     weights: Mapping[str, WeightsSpec] = field(default_factory=dict)
     default_weights: str | None = None
+    statistics: str | None = None
     license: str = ""
     citation: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -192,6 +196,8 @@ class BackboneSpec(ComponentSpec):
                 raise ValueError(f"{self.name}: default level {level} is out of range")
         if self.default_weights is not None and self.default_weights not in self.weights:
             raise ValueError(f"{self.name}: default_weights {self.default_weights!r} is not a weights tag")
+        if self.statistics is not None and ":" not in self.statistics:
+            raise ValueError(f"{self.name}: statistics {self.statistics!r} must be 'package.module:attr'")
 
     @property
     def bands(self) -> tuple[str, ...]:

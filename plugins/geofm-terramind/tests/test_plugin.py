@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,3 +145,20 @@ def test_backbones_show_lists_modalities_statistics_source_licence_and_citation(
         assert expected in text, expected
     data = json.loads(cli("backbones", "show", "terramind_v1_base", "--json").stdout)
     assert set(data["extra"]["modality_table"]) == set(MODALITIES)
+
+
+def test_each_band_is_normalised_with_the_statistics_of_the_modality_it_feeds() -> None:
+    from geofm.registry import get_registry
+    from geofm.resolve import _weights_statistics
+    from geofm.weights import ResolvedWeights
+
+    spec = get_registry("backbones").get("terramind_v1_tiny")
+    pretrained = ResolvedWeights(Path("released.pt"), "default", spec.weights["default"], "test")
+    l1c, s1 = MODALITIES["S2L1C"], MODALITIES["S1GRD"]
+    bands = (*l1c.bands, *s1.bands)  # Sen1Floods11 s1s2: S2 L1C and S1 GRD
+    mean, std = _weights_statistics(pretrained, bands, spec, {})
+    assert mean == (*l1c.mean, *s1.mean) and std == (*l1c.std, *s1.std)
+    l2a = MODALITIES["S2L2A"]
+    mean, _ = _weights_statistics(pretrained, l2a.bands, spec, {"modalities": ["S2L2A"]})
+    assert mean == l2a.mean
+    assert l1c.mean[1] != l2a.mean[l2a.bands.index(l1c.bands[1])]  # the two tables really differ

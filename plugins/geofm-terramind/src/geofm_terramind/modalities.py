@@ -292,6 +292,23 @@ def plan_inputs(modalities: Any, bands: Sequence[str] | None) -> InputPlan:
     return InputPlan(tuple(names), tuple(kinds), tuple(channels), tuple(band_lists), bands)
 
 
+def run_statistics(bands: Sequence[str], options: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per input band, the pretraining mean and std of the modality that band feeds.
+
+    ``options`` are the backbone's (``modalities`` as given, or inferred from ``bands``), so a Sentinel-2
+    band fed to S2L1C gets the L1C statistics and the same band fed to S2L2A the L2A ones.
+    """
+    plan = plan_inputs(options.get("modalities"), bands)
+    mean = [0.0] * len(bands)
+    std = [1.0] * len(bands)
+    for kind, channels in zip(plan.modalities, plan.channels, strict=True):
+        modality = MODALITIES[str(kind)]
+        for channel in channels:
+            index = modality.bands.index(bands[channel])
+            mean[channel], std[channel] = modality.mean[index], modality.std[index]
+    return tuple(mean), tuple(std)
+
+
 def modalities_metadata() -> dict[str, dict[str, Any]]:
     """Every modality's :meth:`Modality.to_dict`, keyed by name (for ``geofm backbones show``)."""
     return {name: modality.to_dict() for name, modality in MODALITIES.items()}

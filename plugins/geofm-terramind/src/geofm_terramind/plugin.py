@@ -88,6 +88,8 @@ def backbone_spec(variant: TerraMindVariant) -> BackboneSpec:
         input_bands="fixed",
         weights={"default": _weights(variant)},
         default_weights="default",
+        # each band is normalised with the statistics of the modality it feeds (L1C and L2A differ)
+        statistics="geofm_terramind.modalities:run_statistics",
         license=LICENSE,
         citation=CITATION,
         # geofm.compose passes ``extra`` to the factory as options; the factory drops these keys
