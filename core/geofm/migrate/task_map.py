@@ -42,7 +42,7 @@ _PLATEAU_DEFAULTS: dict[str, Any] = {
     "eps": 1e-8,
 }
 _QUIET = {
-    "plot_on_val": "geofm does not plot validation samples while training (geofm predict --preview draws maps)",
+    "plot_on_val": "geofm draws validation samples once, in plots/samples.png at the end of a run, not every N epochs",
     "output_on_inference": "geofm predict chooses its output with --output",
     "output_most_probable": "geofm predict chooses its output with --output",
     "path_to_record_metrics": "geofm writes metrics.csv and summary.json in the run directory",
