@@ -157,10 +157,11 @@ def test_sen1floods11_s1s2_resolves_for_terramind_v1_base_with_named_modalities(
     assert logits.shape == (1, 2, 64, 64)
 
 
-def test_pretrained_run_normalises_each_band_with_the_weights_statistics(real_root: Path, tmp_path: Path) -> None:
-    """With pretrained weights the s1s2 stack is standardised with the spec's per-band statistics."""
+def test_pretrained_run_normalises_each_band_with_its_modalitys_statistics(real_root: Path, tmp_path: Path) -> None:
+    """With pretrained weights the s1s2 stack is standardised with S2L1C's and S1GRD's own statistics."""
     from geofm.config import RunConfig
     from geofm.resolve import resolve_run
+    from geofm_terramind.modalities import MODALITIES
     from geofm_terramind.plugin import weights_statistics
 
     weights = tmp_path / "TerraMind_v1_tiny.pt"
@@ -173,8 +174,12 @@ def test_pretrained_run_normalises_each_band_with_the_weights_statistics(real_ro
     )
     resolved = resolve_run(config)
     assert resolved.weights.pretrained
-    bands, mean, std = weights_statistics()
+    bands, _, _ = weights_statistics()
+    l1c, s1 = MODALITIES["S2L1C"], MODALITIES["S1GRD"]
     completed = resolved.completed_config()
-    assert tuple(completed.dataset.bands or ()) == bands
-    assert tuple(completed.dataset.mean or ()) == mean and tuple(completed.dataset.std or ()) == std
-    assert mean[bands.index("CIRRUS")] == 506.07 and mean[bands.index("VV")] == -12.599
+    assert tuple(completed.dataset.bands or ()) == bands == (*l1c.bands, *s1.bands)
+    assert tuple(completed.dataset.mean or ()) == (*l1c.mean, *s1.mean)
+    assert tuple(completed.dataset.std or ()) == (*l1c.std, *s1.std)
+    assert (
+        completed.dataset.mean[bands.index("CIRRUS")] == 506.07 and completed.dataset.mean[bands.index("VV")] == -12.599
+    )
