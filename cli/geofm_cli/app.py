@@ -12,7 +12,7 @@ import warnings
 
 import typer
 
-from geofm_cli import data, weights
+from geofm_cli import data, tune, weights
 from geofm_cli.components import component_app
 from geofm_cli.migrate import migrate_command
 from geofm_cli.plugins import plugins_command
@@ -63,6 +63,7 @@ app.command("run")(run_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
 app.command("migrate")(migrate_command)
+app.add_typer(tune.app, name="tune")
 app.add_typer(weights.app, name="weights")
 app.add_typer(data.app, name="data", help="Dataset utilities: band statistics, downloads.")
 

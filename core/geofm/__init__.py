@@ -5,10 +5,26 @@ Importing ``geofm`` is light (no torch); the functions that build models import 
 
 from __future__ import annotations
 
-from geofm.api import build_backbone, build_model, evaluate, get_spec, list_components, predict, run
-from geofm.errors import GeofmError
-from geofm.hookspecs import hookimpl
-from geofm.specs import BackboneSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec, WeightsSpec
+import importlib as _importlib
+
+# the package geofm.tune is loaded before the function geofm.tune is bound, so that importing one of its
+# modules later (from geofm.tune.space import ...) cannot replace the function with the package
+_importlib.import_module("geofm.tune")
+
+from geofm.api import (  # noqa: E402
+    build_backbone,
+    build_model,
+    evaluate,
+    get_spec,
+    list_components,
+    predict,
+    run,
+    tune,
+    tune_repeat,
+)
+from geofm.errors import GeofmError  # noqa: E402
+from geofm.hookspecs import hookimpl  # noqa: E402
+from geofm.specs import BackboneSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec, WeightsSpec  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -29,4 +45,6 @@ __all__ = [
     "list_components",
     "predict",
     "run",
+    "tune",
+    "tune_repeat",
 ]
