@@ -35,7 +35,7 @@ from geofm.errors import ConfigError, GeofmError, UnsafeCheckpointError, Weights
 if TYPE_CHECKING:
     from geofm.config import RunConfig
 
-__all__ = ["RunDir", "run_dir_stem", "write_text_atomic"]
+__all__ = ["RunDir", "finite_or_null", "new_directory", "run_dir_stem", "write_text_atomic"]
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,14 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _finite_or_null(data: Any) -> Any:
+def finite_or_null(data: Any) -> Any:
     """Replace NaN and infinities (e.g. IoU of a class absent from a split) by ``None``: strict JSON."""
     if isinstance(data, float):
         return data if math.isfinite(data) else None
     if isinstance(data, Mapping):
-        return {key: _finite_or_null(value) for key, value in data.items()}
+        return {key: finite_or_null(value) for key, value in data.items()}
     if isinstance(data, list | tuple):
-        return [_finite_or_null(value) for value in data]
+        return [finite_or_null(value) for value in data]
     return data
 
 
@@ -93,6 +93,38 @@ def _git_commit() -> str | None:
     return (result.stdout.strip() or None) if result.returncode == 0 else None
 
 
+def new_directory(out: str | os.PathLike[str], stem: str, *, kind: str, taken: str | None = None) -> Path:
+    """Create a new, empty folder ``<out>/<stem>`` (``<stem>-2``, ``-3`` ... when taken) and return it.
+
+    Creation is one ``mkdir`` per candidate, so two processes racing for a name never get the same one.
+    With ``taken`` (an error message with ``{path}``), an existing ``<out>/<stem>`` is that error instead.
+    An ``out`` that is a file or cannot be written is a :class:`ConfigError` naming ``kind``.
+    """
+    base = Path(out).expanduser()
+    if base.exists() and not base.is_dir():
+        raise ConfigError(f"--out {base} is a file, not a folder: give a folder for {kind}")
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot create the folder {base} for {kind} ({error.strerror or error}); give a writable --out folder"
+        ) from error
+    for counter in range(1, 10_000):
+        candidate = base / (stem if counter == 1 else f"{stem}-{counter}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            if taken is not None:
+                raise ConfigError(taken.format(path=candidate)) from None
+            continue
+        except OSError as error:
+            raise ConfigError(
+                f"cannot create {candidate} ({error.strerror or error}); give a writable --out folder"
+            ) from error
+        return candidate
+    raise ConfigError(f"{base} already holds 10000 {kind} named {stem}*: choose another --name")
+
+
 @dataclass(frozen=True)
 class RunDir:
     """A run directory (see the module docstring for its layout)."""
@@ -105,31 +137,9 @@ class RunDir:
     def create(cls, out: str | os.PathLike[str], stem: str) -> RunDir:
         """Create a new, empty run directory ``<out>/<stem>`` (``<stem>-2``, ``-3`` ... when taken).
 
-        Creation is one ``mkdir`` per candidate, so two runs racing for a name never share a directory.
-        An ``out`` that is a file or cannot be written is a :class:`ConfigError` saying so.
+        See :func:`new_directory`: two runs racing for a name never share a directory.
         """
-        base = Path(out).expanduser()
-        if base.exists() and not base.is_dir():
-            raise ConfigError(f"--out {base} is a file, not a folder: give a folder for run directories")
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(
-                f"cannot create the folder {base} for run directories ({error.strerror or error}); "
-                "give a writable --out folder"
-            ) from error
-        for counter in range(1, 10_000):
-            candidate = base / (stem if counter == 1 else f"{stem}-{counter}")
-            try:
-                candidate.mkdir()
-            except FileExistsError:
-                continue
-            except OSError as error:
-                raise ConfigError(
-                    f"cannot create a run directory in {base} ({error.strerror or error}); give a writable --out folder"
-                ) from error
-            return cls(candidate)
-        raise ConfigError(f"{base} already holds 10000 runs named {stem}*: choose another --name")
+        return cls(new_directory(out, stem, kind="run directories"))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunDir:
@@ -194,7 +204,7 @@ class RunDir:
 
     def write_json(self, name: str, data: Any) -> Path:
         """Write ``data`` as strict JSON (NaN becomes null) to ``<run>/<name>``, atomically."""
-        text = json.dumps(_finite_or_null(data), indent=2, default=str, allow_nan=False)
+        text = json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False)
         target = self.path / name
         write_text_atomic(target, text + "\n")
         return target

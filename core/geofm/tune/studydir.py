@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -33,7 +32,7 @@ from typing import Any
 import yaml
 
 from geofm.errors import ConfigError
-from geofm.rundir import write_text_atomic
+from geofm.rundir import finite_or_null, new_directory, write_text_atomic
 
 __all__ = ["StudyDir"]
 
@@ -47,17 +46,6 @@ PLOTS_DIR = "plots"
 REPEATS_DIR = "repeats"
 RAY_DIR = "ray"
 TRIAL_LOG = "trial.log"
-
-
-def _strict(data: Any) -> Any:
-    """NaN and infinities become ``None``: strict JSON."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, Mapping):
-        return {key: _strict(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [_strict(value) for value in data]
-    return data
 
 
 def study_stem(name: str | None, backbone: str) -> str:
@@ -75,23 +63,8 @@ class StudyDir:
     @classmethod
     def create(cls, out: str | os.PathLike[str], stem: str, *, named: bool) -> StudyDir:
         """Create ``<out>/<stem>``; a study ``named`` by the user that exists is an error (resume it instead)."""
-        base = Path(out).expanduser()
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(f"cannot create the folder {base} for studies ({error.strerror or error})") from error
-        for counter in range(1, 1000):
-            candidate = base / (stem if counter == 1 else f"{stem}-{counter}")
-            try:
-                candidate.mkdir()
-            except FileExistsError:
-                if named:
-                    raise ConfigError(
-                        f"study {candidate} exists: continue it with --resume {candidate}, or give another --name"
-                    ) from None
-                continue
-            return cls(candidate)
-        raise ConfigError(f"{base} already holds 1000 studies named {stem}*: give another --name")
+        taken = "study {path} exists: continue it with --resume {path}, or give another --name" if named else None
+        return cls(new_directory(out, stem, kind="studies", taken=taken))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> StudyDir:
@@ -168,7 +141,7 @@ class StudyDir:
     def write_json(self, name: str, data: Any) -> Path:
         """Write ``data`` as strict JSON to ``<study>/<name>``."""
         target = self.path / name
-        write_text_atomic(target, json.dumps(_strict(data), indent=2, default=str, allow_nan=False) + "\n")
+        write_text_atomic(target, json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False) + "\n")
         return target
 
     def read_json(self, name: str) -> dict[str, Any] | None:
