@@ -58,3 +58,11 @@ def test_a_run_without_a_dataset_uses_the_demo_of_its_task():
     assert _with_default_dataset(regression).dataset.name == "demo_regression"
     with pytest.raises(ConfigError, match="--dataset"):
         _with_default_dataset(validate_config({"task": {"name": "classification"}}))
+
+
+def test_a_top_level_key_with_brackets_is_named_not_a_crash() -> None:
+    from geofm.config import validate_config
+    from geofm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'necks\[0\]' is unknown\. Did you mean 'necks'"):
+        validate_config({"necks[0]": 1})

@@ -195,7 +195,10 @@ def validate_config(data: Mapping[str, Any]) -> RunConfig:
         # union members repeat one problem several times; keep one message per key
         messages: dict[str, str] = {}
         for item in error.errors():
-            location = tuple(p for p in item.get("loc", ()) if not (isinstance(p, str) and "[" in p))
+            # union members appear in the location as type names ("list[int]"); a key of the user's stays
+            given = tuple(item.get("loc", ()))
+            location = tuple(p for p in given[1:] if not (isinstance(p, str) and "[" in p))
+            location = given[:1] + location if given else location
             messages.setdefault(".".join(map(str, location)), _describe({**item, "loc": location}))
         raise ConfigError("invalid run configuration:\n  " + "\n  ".join(messages.values())) from None
 
