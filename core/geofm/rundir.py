@@ -298,8 +298,10 @@ class RunDir:
             "did the run finish an epoch? Resume it with: geofm run --resume " + str(self.path)
         )
 
-    def resume_checkpoint(self) -> Path | None:
-        """The checkpoint training continues from: ``last.ckpt``, or the newest readable one.
+    def resume_checkpoint(self) -> tuple[Path, int] | None:
+        """``(checkpoint, its epoch)`` training continues from: ``last.ckpt``, or the newest readable one.
+
+        Each candidate is read once (safely); the epoch is the checkpoint's own ``epoch`` entry.
 
         A damaged ``last.ckpt`` (e.g. a truncated copy) is skipped with a warning naming the one used
         instead; ``None`` when there is no checkpoint yet (training starts from the beginning), and a
@@ -310,7 +312,7 @@ class RunDir:
         from geofm.checkpoints import load_checkpoint
 
         candidates = sorted(self.checkpoint_dir.glob("*.ckpt"), key=lambda p: (p.name != LAST_CHECKPOINT, p.name))
-        readable: list[tuple[int, Path]] = []
+        readable: list[tuple[int, Path, int]] = []
         skipped: list[str] = []
         for candidate in candidates:
             try:
@@ -320,9 +322,10 @@ class RunDir:
             except WeightsError as error:
                 skipped.append(f"{candidate.name} ({error})")
                 continue
+            epoch = int(checkpoint.get("epoch", 0))
             if candidate.name == LAST_CHECKPOINT:
-                return candidate
-            readable.append((int(checkpoint.get("global_step", 0)), candidate))
+                return candidate, epoch
+            readable.append((int(checkpoint.get("global_step", 0)), candidate, epoch))
         if not readable:
             if skipped:
                 raise WeightsError(
@@ -330,6 +333,6 @@ class RunDir:
                     f"({'; '.join(skipped)}). Start a new run"
                 )
             return None
-        chosen = max(readable, key=lambda item: item[0])[1]
+        _, chosen, epoch = max(readable, key=lambda item: item[0])
         log.warning("%s cannot be read; resuming from %s instead (%s)", LAST_CHECKPOINT, chosen.name, skipped[0])
-        return chosen
+        return chosen, epoch

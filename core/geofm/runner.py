@@ -206,12 +206,6 @@ def _resume_config(run: RunDir, changes: RunConfig | Mapping[str, Any] | str | o
     return validate_config({**config.to_dict(), "trainer": trainer.model_dump(mode="json")})
 
 
-def _checkpoint_epoch(path: Path | None) -> int | None:
-    from geofm.checkpoints import load_checkpoint
-
-    return None if path is None else int(load_checkpoint(path).get("epoch", 0))
-
-
 def run(
     config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     *,
@@ -233,10 +227,10 @@ def run(
         run_dir: RunDir | None = RunDir.open(resume)
         assert run_dir is not None
         config = _resume_config(run_dir, config)
-        ckpt = run_dir.resume_checkpoint()
-        if ckpt is None:
-            log.warning("%s has no readable checkpoint: training starts from the beginning", run_dir.path)
-        resume_epoch = _checkpoint_epoch(ckpt) if ckpt is not None else -1
+        found = run_dir.resume_checkpoint()
+        if found is None:
+            log.warning("%s has no checkpoint yet: training starts from the beginning", run_dir.path)
+        ckpt, resume_epoch = found if found is not None else (None, -1)
     else:
         config, run_dir, ckpt, resume_epoch = _as_config(config or {}), None, None, None
 
