@@ -3,7 +3,7 @@ import types
 import pytest
 
 import geofm
-from geofm.errors import DuplicateComponentError, UnknownComponentError
+from geofm.errors import PluginLoadError, UnknownComponentError
 from geofm.hookspecs import hookimpl
 from geofm.plugins import PluginWarning
 from geofm.registry import get_registry
@@ -52,11 +52,26 @@ def test_search_by_glob_and_substring():
     assert all("tiny" in name for name in substring_hits) and substring_hits == sorted(substring_hits)
 
 
-def test_duplicate_names_name_both_distributions():
+def test_duplicate_name_skips_the_later_plugin_naming_both():
+    first = _plugin("alpha", _backbone("twin"))
+    second = _plugin("beta", _backbone("twin"), _backbone("only_in_beta"))
+    with isolated_plugins(first, second, include_installed=False):
+        with pytest.warns(PluginWarning, match=r"test-beta 0 .*backbone 'twin' is already registered by test-alpha"):
+            registry = get_registry("backbones")
+        assert registry.names() == ["twin"]  # beta is skipped as a whole, alpha's twin stays
+        assert registry.get("twin").distribution == "test-alpha"
+        from geofm.plugins import plugin_records
+
+        records = {r.name: r for r in plugin_records()}
+        assert records["beta"].status == "failed" and "GEOFM_BLOCK_PLUGINS=beta" in records["beta"].error
+        assert records["alpha"].status == "loaded"
+
+
+def test_duplicate_name_is_fatal_when_strict(monkeypatch):
+    monkeypatch.setenv("GEOFM_STRICT_PLUGINS", "1")
     first, second = _plugin("alpha", _backbone("twin")), _plugin("beta", _backbone("twin"))
-    with isolated_plugins(first, second, include_installed=False), pytest.raises(DuplicateComponentError) as info:
+    with isolated_plugins(first, second, include_installed=False), pytest.raises(PluginLoadError, match="twin"):
         get_registry("backbones")
-    assert "test-alpha" in str(info.value) and "test-beta" in str(info.value)
 
 
 def test_hook_that_raises_is_skipped_with_a_warning_and_recorded():

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geofm._compose_plan import DENSE_TASKS
+from geofm.contracts import check_features
 from geofm.features import FeatureContext
 
 __all__ = ["AuxBranch", "ComposedModel"]
@@ -59,6 +60,7 @@ class ComposedModel(nn.Module):
         aux_heads: Mapping[str, AuxBranch] | None = None,
         aux_weights: Mapping[str, float] | None = None,
         pad_multiple: int | None = None,
+        backbone_name: str = "",
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -76,6 +78,8 @@ class ComposedModel(nn.Module):
         self.pad_multiple: int = math.lcm(base, int(pad_multiple or 1))
         self.num_prefix_tokens: int = int(getattr(backbone, "num_prefix_tokens", 0)) if tokens else 0
         self.tubelet_size: int = int(getattr(backbone, "tubelet_size", 1))
+        self.backbone_name: str = backbone_name or type(backbone).__name__
+        self._features_checked = False
 
     @property
     def dense(self) -> bool:
@@ -97,11 +101,20 @@ class ComposedModel(nn.Module):
             grid = (frames // self.tubelet_size, padded[0] // self.patch_size, padded[1] // self.patch_size)
         return FeatureContext(image_size=padded, grid=grid, num_prefix_tokens=self.num_prefix_tokens)
 
+    def _backbone_features(self, image: Tensor, padded: tuple[int, int], meta: Mapping[str, Any]) -> list[Tensor]:
+        """The backbone's features; the first call checks them against what the backbone declares."""
+        features = self.backbone.forward_features(image, **meta)
+        if not self._features_checked:
+            frames = int(image.shape[2]) if image.ndim == 5 else 1
+            check_features(features, self.backbone, padded, frames=frames, name=f"backbone {self.backbone_name}")
+            self._features_checked = True
+        return features
+
     def forward_with_aux(self, image: Tensor, **meta: Any) -> tuple[Tensor, dict[str, Tensor]]:
         """Main output and the auxiliary heads' logits (keyed ``aux_0`` ..., already at input size)."""
         size = (int(image.shape[-2]), int(image.shape[-1]))
         padded_image, padded = self._pad(image)
-        features = self.backbone.forward_features(padded_image, **meta)
+        features = self._backbone_features(padded_image, padded, meta)
         context = self._context(padded_image, padded)
         outputs = features
         for neck in self.necks:
@@ -116,7 +129,7 @@ class ComposedModel(nn.Module):
         """Logits (B, K, H, W) for dense tasks, (B, K) for classification."""
         size = (int(image.shape[-2]), int(image.shape[-1]))
         padded_image, padded = self._pad(image)
-        features = self.backbone.forward_features(padded_image, **meta)
+        features = self._backbone_features(padded_image, padded, meta)
         context = self._context(padded_image, padded)
         for neck in self.necks:
             features = neck(features, context)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from geofm._compose_plan import CLASSIFICATION_TASKS, DENSE_TASKS, TASK_TYPES, plan_composition
+from geofm.contracts import check_built
 from geofm.errors import ConfigError, IncompatibleComponentsError
 from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, DecoderSpec
@@ -86,6 +87,7 @@ def build_backbone(
         img_size=img_size,
         **{**dict(spec.extra), **options},
     )
+    check_built("backbones", module, spec)
     module.resolved_weights = resolved
     return module
 
@@ -128,6 +130,7 @@ def _build_necks(
             in_reductions=list(reductions),
             **options,
         )
+        check_built("necks", module, spec)
         channels, reductions = list(module.out_channels), list(module.out_reductions)
         modules.append(module)
     return modules, channels, reductions
@@ -237,6 +240,7 @@ def build_model(
         in_reductions=reductions,
         **dict(decoder_options or {}),
     )
+    check_built("decoders", decoder_module, decoder_spec)
     head = _build_head(
         head_kind, decoder_module.out_channels, decoder_module.out_reduction, num_classes, head_options or {}
     )
@@ -247,6 +251,7 @@ def build_model(
             aux_plan, list(module.out_channels), list(module.out_reductions), token_frames
         )
         aux_decoder = decoders.build(aux_spec.name, in_channels=aux_channels, in_reductions=aux_reductions, **options)
+        check_built("decoders", aux_decoder, aux_spec)
         aux_head = _build_head(
             "regression" if head_kind == "regression" else "segmentation",
             aux_decoder.out_channels,
@@ -269,4 +274,5 @@ def build_model(
         aux_weights=weights_by_name,
         # dense decoders that upsample by exactly 2 per level need inputs divisible by the coarsest level
         pad_multiple=max(int(r) for r in reductions) if task_type in DENSE_TASKS and reductions else None,
+        backbone_name=backbone,
     )

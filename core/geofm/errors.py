@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ComponentLoadError",
     "ConfigError",
+    "ContractError",
     "DataError",
     "DuplicateComponentError",
     "GeofmError",
     "IncompatibleComponentsError",
     "PluginLoadError",
+    "SpecError",
     "UnknownComponentError",
     "UnsafeCheckpointError",
     "WeightsError",
@@ -24,6 +27,18 @@ class GeofmError(Exception):
 
 class PluginLoadError(GeofmError):
     """A plugin failed to import or its hook raised, and ``GEOFM_STRICT_PLUGINS=1`` is set."""
+
+
+class SpecError(GeofmError, ValueError):
+    """A component spec with an invalid field, raised when the plugin constructs it."""
+
+
+class ComponentLoadError(GeofmError):
+    """A component's factory (or another ``module:attr`` reference of its spec) cannot be imported."""
+
+
+class ContractError(GeofmError):
+    """A plugin's built component lacks an attribute core reads, or its output differs from its spec."""
 
 
 class DuplicateComponentError(GeofmError):

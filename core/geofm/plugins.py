@@ -31,6 +31,7 @@ __all__ = [
     "PluginRecord",
     "PluginWarning",
     "get_plugin_manager",
+    "hook_name_problem",
     "plugin_records",
     "record_failure",
     "reset",
@@ -161,11 +162,43 @@ def _load_entry_point(manager: pluggy.PluginManager, entry: metadata.EntryPoint)
     except Exception as error:
         record_failure(record, error, "import")
         return
+    problem = hook_name_problem(manager, plugin)
+    if problem is not None:
+        manager.unregister(name=entry.name)
+        record_failure(record, PluginLoadError(problem), "hook check")
+        return
     record.hooks = sorted(
         impl_name
         for impl_name in dir(plugin)
         if impl_name.startswith("geofm_") and hasattr(getattr(manager.hook, impl_name, None), "get_hookimpls")
     )
+
+
+def hook_name_problem(manager: pluggy.PluginManager, plugin: object) -> str | None:
+    """Why ``plugin``'s hooks cannot all be called, or ``None``: a ``geofm_*`` name that is no hook (a typo).
+
+    Decorated functions are checked with pluggy's ``check_pending``; an undecorated ``geofm_*`` function
+    the plugin defines is reported too, since pluggy would ignore it without a word.
+    """
+    known = {name for name in dir(hookspecs) if name.startswith("geofm_")}
+    module_name = getattr(plugin, "__name__", None)
+    for name in sorted(dir(plugin)):
+        if not name.startswith("geofm_"):
+            continue
+        function = getattr(plugin, name)
+        if not callable(function) or getattr(function, "__module__", module_name) != module_name:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        if name not in known:
+            return f"{name} is not a geofm hook{hint} (hooks: {', '.join(sorted(known))})"
+        if not hasattr(function, f"{hookspecs.PROJECT_NAME}_impl"):
+            return f"{name} is not decorated with @geofm.hookimpl, so it would never be called"
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as error:
+        return str(error).splitlines()[0]
+    return None
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

@@ -1,8 +1,9 @@
 """The registry of components, one :class:`Registry` per kind, built once per process from the hooks.
 
 Core is the only writer: it calls each plugin's collection hook separately, so a hook that raises is
-attributed to its distribution and skipped, duplicate names are an error naming both distributions, and
-every spec is stamped with the distribution and version that gave it.
+attributed to its distribution and skipped; a name already registered skips the later plugin (in
+entry-point name order) with a warning naming both, so listings and ``geofm plugins`` keep working; every
+spec is stamped with the plugin, distribution and version that gave it.
 """
 
 from __future__ import annotations
@@ -150,8 +151,15 @@ def _collect() -> dict[str, Registry[Any]]:
                 record_failure(record, error, f"hook {hook_name}")
                 _drop_plugin(found, record)
                 continue
-            for spec in specs:
-                _add(found[kind], spec, record)
+            taken = dict(found[kind])
+            try:
+                for spec in specs:
+                    taken[spec.name] = _stamp(taken, spec, record)
+            except DuplicateComponentError as error:
+                record_failure(record, error, f"hook {hook_name}")
+                _drop_plugin(found, record)
+                continue
+            found[kind] = taken
             record.components[kind] = record.components.get(kind, 0) + len(specs)
     return {kind: Registry(kind, specs) for kind, specs in found.items()}
 
@@ -159,21 +167,21 @@ def _collect() -> dict[str, Registry[Any]]:
 def _drop_plugin(found: dict[str, dict[str, ComponentSpec]], record: PluginRecord) -> None:
     """Remove what a plugin registered before one of its hooks raised (it is skipped as a whole)."""
     for specs in found.values():
-        for name in [n for n, s in specs.items() if s.distribution == record.distribution]:
+        for name in [n for n, s in specs.items() if s.plugin == record.name]:
             del specs[name]
     record.components.clear()
 
 
-def _add(specs: dict[str, ComponentSpec], spec: ComponentSpec, record: PluginRecord) -> None:
-    stamped = dataclasses.replace(spec, distribution=record.distribution, version=record.version)
+def _stamp(specs: dict[str, ComponentSpec], spec: ComponentSpec, record: PluginRecord) -> ComponentSpec:
+    """``spec`` stamped with the plugin that gave it; a name already taken skips this (later) plugin."""
     existing = specs.get(spec.name)
     if existing is not None:
         raise DuplicateComponentError(
-            f"{spec.kind[:-1]} {spec.name!r} is registered twice: by {existing.distribution} "
-            f"{existing.version} and by {record.distribution} {record.version}. Uninstall one of them, "
-            "or block one with GEOFM_BLOCK_PLUGINS=<name>."
+            f"{spec.kind[:-1]} {spec.name!r} is already registered by {existing.distribution} {existing.version} "
+            f"(plugin {existing.plugin}), so {record.distribution} {record.version} (plugin {record.name}) was "
+            f"skipped. Uninstall one of them, or block one with GEOFM_BLOCK_PLUGINS={record.name}."
         )
-    specs[spec.name] = stamped
+    return dataclasses.replace(spec, distribution=record.distribution, version=record.version, plugin=record.name)
 
 
 def get_registry(kind: str) -> Registry[Any]:

@@ -10,10 +10,12 @@ import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from geofm.bands import canonical_bands
 from geofm.config import RunConfig
+from geofm.contracts import check_built
 from geofm.errors import ConfigError
 from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, TaskSpec
@@ -90,11 +92,23 @@ def select_bands(
 def _weights_statistics(
     weights: ResolvedWeights, bands: Sequence[str] | None, backbone: BackboneSpec, options: Mapping[str, Any]
 ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """The pretraining mean and std of ``bands``: the backbone's statistics hook, else the weights' table."""
+    """The mean and std of ``bands`` the backbone expects, or ``None`` (the data module computes them).
+
+    The backbone's statistics hook, else its weights' table; a backbone without weights gives its declared
+    ``default_mean``/``default_std``.
+    """
     from geofm.specs import resolve_factory
 
     spec = weights.spec
-    if not weights.pretrained or spec is None or not bands:
+    if not bands:
+        return None
+    if spec is None and backbone.default_mean:  # a backbone without weights that declares its normalisation
+        index = {band: i for i, band in enumerate(backbone.default_bands)}
+        if not all(b in index for b in bands):
+            return None
+        mean = tuple(backbone.default_mean[index[b]] for b in bands)
+        return mean, tuple(backbone.default_std[index[b]] for b in bands)
+    if not weights.pretrained or spec is None:
         return None
     if backbone.statistics is not None:
         found = resolve_factory(backbone.statistics)(tuple(bands), dict(options))
@@ -229,6 +243,32 @@ def _check_recorded_outputs(config: RunConfig, datamodule: Any, task: TaskSpec) 
         )
 
 
+def _import_factories(specs: Sequence[ComponentSpec]) -> None:
+    """Import every factory (and statistics hook) of a run before anything is built or downloaded.
+
+    A plugin whose module cannot be imported is reported as one :class:`~geofm.errors.ComponentLoadError`
+    naming the spec, the plugin and its distribution, before the dataset is read.
+    """
+    for spec in specs:
+        spec.load_factory()
+        statistics = getattr(spec, "statistics", None)
+        if statistics:
+            spec.load_reference(statistics, "statistics hook")
+
+
+def _crop_option(dataset: DatasetSpec, crop_size: int | None) -> dict[str, int]:
+    """``{"crop_size": n}`` when the user set one and the dataset's factory declares it; else ``{}``."""
+    if crop_size is None:
+        return {}
+    parameters = inspect.signature(dataset.load_factory()).parameters
+    if "crop_size" not in parameters and "crop_size" not in dataset.options:
+        raise ConfigError(
+            f"dataset {dataset.name} takes no crop_size (its factory does not declare it); drop "
+            "dataset.crop_size / --crop-size, or choose a dataset that crops"
+        )
+    return {"crop_size": crop_size}
+
+
 def resolve_run(config: RunConfig) -> ResolvedRun:
     """Look everything up, check it, and build the data module; raises before anything is written."""
     from geofm.compose import plan_composition
@@ -245,7 +285,9 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     decoder = get_registry("decoders").get(config.decoder.name)
     check_options("backbone", backbone, config.backbone.options(), reserved=("checkpoint", "bands"))
     check_options("decoder", decoder, config.decoder.options(), reserved=("in_channels", "in_reductions"))
-    check_options("dataset", dataset, config.dataset.options(), reserved=("data_root", "bands", "mean", "std"))
+    check_options(
+        "dataset", dataset, config.dataset.options(), reserved=("data_root", "bands", "mean", "std", "crop_size")
+    )
     check_options("task", task, config.task.options(), reserved=("model", "num_classes", "class_names"))
     necks = plan_composition(
         backbone, decoder, necks=config.necks, task_type=task.task_type, levels=config.backbone.levels
@@ -254,6 +296,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         spec = get_registry("necks").get(neck["name"])
         options = {k: v for k, v in neck.items() if k != "name"}
         check_options(f"necks[{i}]", spec, options, reserved=("in_channels", "in_reductions"))
+    _import_factories([backbone, decoder, dataset, task, *(get_registry("necks").get(n["name"]) for n in necks)])
     weights = resolve_weights(backbone, config.backbone.weights)
     bands = select_bands(config.dataset.bands, backbone, dataset)
     mean: tuple[float, ...] | None = tuple(config.dataset.mean) if config.dataset.mean else None
@@ -264,21 +307,21 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         statistics = _weights_statistics(weights, bands, backbone, config.backbone.options())
         if statistics is not None:
             mean, std = statistics
-            log.info("normalising with the pretraining statistics of %s", backbone.name)
+            log.info("normalising with the statistics %s declares", backbone.name)
     if mean is not None and bands is not None and len(mean) != len(bands):
         raise ConfigError(f"dataset.mean has {len(mean)} values but {len(bands)} bands are used ({', '.join(bands)})")
-    datamodule = get_registry("datasets").build(
-        dataset.name,
-        data_root=config.dataset.data_root,
+    datamodule = dataset.load_factory()(
+        data_root=Path(config.dataset.data_root).expanduser() if config.dataset.data_root else None,
         bands=bands,
         batch_size=config.dataset.batch_size,
         num_workers=config.dataset.num_workers,
         seed=config.seed,
         mean=mean,
         std=std,
-        crop_size=config.dataset.crop_size,
+        **_crop_option(dataset, config.dataset.crop_size),
         **config.dataset.options(),
     )
+    check_built("datasets", datamodule, dataset)
     _check_recorded_outputs(config, datamodule, task)
     return ResolvedRun(
         config=config,

@@ -51,7 +51,8 @@ def _as_config(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str]) -
 
 def _build(resolved: ResolvedRun, config: RunConfig, weights: str) -> _Built:
     """Composed model (from the completed ``config``) and task module around it."""
-    from geofm.registry import get_registry
+    from geofm.contracts import check_built
+    from geofm.errors import ContractError
     from geofm.run_model import build_run_model
 
     model = build_run_model(config, weights=weights)
@@ -70,14 +71,19 @@ def _build(resolved: ResolvedRun, config: RunConfig, weights: str) -> _Built:
         if value is not None
     }
     datamodule = resolved.datamodule
-    task = get_registry("tasks").build(
-        resolved.task_spec.name,
+    task = resolved.task_spec.load_factory()(
         model=model,
         num_classes=resolved.num_outputs,
         class_names=tuple(datamodule.class_names or ()),
         ignore_index=datamodule.ignore_index,
         **task_options,
     )
+    check_built("tasks", task, resolved.task_spec)
+    if task.model is not model:
+        raise ContractError(
+            f"{resolved.task_spec.label} from {resolved.task_spec.provenance}: the task module's `model` is not "
+            "the composed model it was given; keep it as self.model (checkpoints and predict read it there)"
+        )
     return _Built(datamodule=datamodule, model=model, task=task)
 
 

@@ -34,10 +34,15 @@ Factory contracts (what ``factory`` must accept and return):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import re
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from geofm.errors import ComponentLoadError, SpecError
 
 __all__ = [
     "BackboneSpec",
@@ -52,13 +57,19 @@ __all__ = [
 
 FeatureKind = Literal["tokens", "maps", "vector"]
 TaskType = Literal["segmentation", "regression", "classification", "multilabel_classification"]
+BatchMetadata = Literal["time", "location", "wavelengths", "gsd"]
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+"""Component names: lower-case snake case starting with a letter (``prithvi_eo_v2_300``)."""
+REFERENCE_PATTERN = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
+"""A lazy reference to a callable: ``"package.module:attr"`` (``attr`` may be dotted, ``Class.method``)."""
 
 
 def resolve_factory(reference: str) -> Callable[..., Any]:
     """Import ``"package.module:attr"`` and return the attribute (a class or function)."""
-    module_name, sep, attr = reference.partition(":")
-    if not sep or not module_name or not attr:
+    if not REFERENCE_PATTERN.fullmatch(reference):
         raise ValueError(f"factory {reference!r} is not of the form 'package.module:attr'")
+    module_name, _, attr = reference.partition(":")
     target: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         target = getattr(target, part)
@@ -102,7 +113,7 @@ class WeightsSpec:
 
     def __post_init__(self) -> None:
         if not (len(self.bands) == len(self.mean) == len(self.std)):
-            raise ValueError(
+            raise SpecError(
                 f"weights {self.tag!r}: {len(self.bands)} bands but {len(self.mean)} means and {len(self.std)} stds"
             )
 
@@ -114,12 +125,40 @@ class WeightsSpec:
         return self.url or ""
 
 
+@functools.cache
+def _field_types(spec_class: type) -> dict[str, Any]:
+    return typing.get_type_hints(spec_class)
+
+
+def _check_value(owner: str, name: str, value: Any, annotation: Any) -> Any:
+    """``value`` checked against a Literal (or a tuple of Literals) annotation; lists become tuples."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        if value not in arguments:
+            allowed = ", ".join(repr(a) for a in arguments)
+            raise SpecError(f"{owner}: {name} {value!r} is not one of {allowed}")
+        return value
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise SpecError(f"{owner}: {name} must be a tuple, not {type(value).__name__} {value!r}")
+        value = tuple(value)
+        if arguments and typing.get_origin(arguments[0]) is Literal:
+            for item in value:
+                _check_value(owner, f"{name} entry", item, arguments[0])
+        return value
+    return value
+
+
 @dataclass(frozen=True)
 class ComponentSpec:
     """What every component spec has: a unique name per kind, a one-line summary and a lazy factory.
 
-    ``distribution`` and ``version`` are filled in by the registry (which plugin gave it); plugins
-    leave them empty. ``options`` documents the factory's keyword options (name -> description).
+    Every field is checked when the spec is constructed (inside the plugin's hook, so a mistake is that
+    plugin's load error): the name is lower-case snake case, ``factory`` is ``"package.module:attr"``,
+    choice fields hold one of their allowed values, and sequence fields are tuples (lists are accepted and
+    stored as tuples). ``distribution``, ``version`` and ``plugin`` (the entry-point name) are filled in by
+    the registry; plugins leave them empty. ``options`` documents the factory's keyword options
+    (name -> description).
     """
 
     name: str
@@ -128,18 +167,61 @@ class ComponentSpec:
     options: Mapping[str, str] = field(default_factory=dict)
     distribution: str = ""
     version: str = ""
+    plugin: str = ""
 
     kind: str = field(default="", init=False, repr=False)
 
+    @property
+    def label(self) -> str:
+        """``"backbone acme_cnn"``: the kind and name, as messages name a component."""
+        return f"{self.kind[:-1] or 'component'} {self.name}"
+
+    @property
+    def provenance(self) -> str:
+        """Which plugin gave this spec: ``"plugin acme (distribution geofm-acme 0.1.0)"``, or ``""``."""
+        if not self.distribution:
+            return ""
+        plugin = f"plugin {self.plugin} " if self.plugin else ""
+        return f"{plugin}(distribution {self.distribution} {self.version})".strip()
+
     def __post_init__(self) -> None:
-        if not self.name or self.name != self.name.lower() or " " in self.name:
-            raise ValueError(f"component name {self.name!r} must be lower-case snake case")
-        if ":" not in self.factory:
-            raise ValueError(f"{self.name}: factory {self.factory!r} must be 'package.module:attr'")
+        owner = f"{self.kind[:-1] or 'component'} {self.name!r}"
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
+            raise SpecError(f"{owner}: component name {self.name!r} must be lower-case snake case (e.g. 'my_unet')")
+        self._check_reference("factory", self.factory)
+        for spec_field in dataclasses.fields(self):
+            if not spec_field.init:
+                continue
+            value = getattr(self, spec_field.name)
+            checked = _check_value(owner, spec_field.name, value, _field_types(type(self))[spec_field.name])
+            if checked is not value:
+                object.__setattr__(self, spec_field.name, checked)
+
+    def _check_reference(self, field_name: str, reference: str | None) -> None:
+        if reference is None:
+            return
+        if not isinstance(reference, str) or not REFERENCE_PATTERN.fullmatch(reference):
+            raise SpecError(
+                f"{self.kind[:-1] or 'component'} {self.name!r}: {field_name} {reference!r} must be "
+                "'package.module:attr' (a module path, a colon, then the callable)"
+            )
+
+    def load_reference(self, reference: str, what: str = "factory") -> Callable[..., Any]:
+        """Import ``reference`` (``"module:attr"``) of this spec; a failure names the spec and its plugin."""
+        try:
+            return resolve_factory(reference)
+        except Exception as error:
+            where = f" from {self.provenance}" if self.provenance else ""
+            first = str(error).splitlines()[0] if str(error) else ""
+            raise ComponentLoadError(
+                f"{self.label}{where}: its {what} {reference!r} cannot be imported ({type(error).__name__}: "
+                f"{first}). Reinstall or fix {self.distribution or 'the plugin'}, or block it with "
+                f"GEOFM_BLOCK_PLUGINS={self.plugin or self.distribution or '<name>'}. See: geofm plugins"
+            ) from error
 
     def load_factory(self) -> Callable[..., Any]:
         """Import and return the factory (this is where heavy imports happen)."""
-        return resolve_factory(self.factory)
+        return self.load_reference(self.factory)
 
     def to_dict(self) -> dict[str, Any]:
         """All metadata as JSON-compatible values (what ``geofm <kind> show NAME --json`` prints)."""
@@ -163,6 +245,15 @@ class BackboneSpec(ComponentSpec):
     ``"module:attr"``) ``fn(bands, options) -> (mean, std) | None``: the normalisation of a run's bands
     when it depends on the backbone's options (e.g. which modality a band feeds); without it the default
     weights' per-band mean and std are used.
+
+    A backbone without downloadable weights (an in-house model trained from scratch, or one whose
+    checkpoint users bring with ``--weights PATH``) declares the bands it expects and their normalisation
+    with ``default_bands``, ``default_mean`` and ``default_std`` instead of a :class:`WeightsSpec`.
+
+    For a CNN: ``output_kind="maps"``, ``embed_dim`` is the channels of the last stage, ``depth`` the
+    number of stages, ``patch_size`` the reduction of the first feature (the smallest stride an input
+    side must be a multiple of), ``num_prefix_tokens`` 0, and ``img_size`` the input side it was
+    designed for (any multiple of the largest reduction works).
     """
 
     output_kind: FeatureKind = "tokens"
@@ -176,11 +267,14 @@ class BackboneSpec(ComponentSpec):
     img_size: int = 224
     num_frames: int = 1
     max_frames: int = 1
-    accepts: tuple[str, ...] = ()
+    accepts: tuple[BatchMetadata, ...] = ()
     input_bands: Literal["fixed", "any"] = "fixed"
     weights: Mapping[str, WeightsSpec] = field(default_factory=dict)
     default_weights: str | None = None
     statistics: str | None = None
+    default_bands: tuple[str, ...] = ()
+    default_mean: tuple[float, ...] = ()
+    default_std: tuple[float, ...] = ()
     license: str = ""
     citation: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -189,21 +283,28 @@ class BackboneSpec(ComponentSpec):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self._check_reference("statistics", self.statistics)
+        declared = (len(self.default_bands), len(self.default_mean), len(self.default_std))
+        if (self.default_mean or self.default_std) and len(set(declared)) != 1:
+            raise SpecError(
+                f"backbone {self.name!r}: {declared[0]} default_bands but {declared[1]} default_mean and "
+                f"{declared[2]} default_std values; give one mean and one std per band"
+            )
+        if any(not isinstance(r, int) or r <= 0 for r in self.feature_reductions):
+            raise SpecError(f"backbone {self.name!r}: feature_reductions must be positive integers")
         if len(self.feature_channels) != len(self.feature_reductions):
-            raise ValueError(f"{self.name}: feature_channels and feature_reductions differ in length")
+            raise SpecError(f"backbone {self.name!r}: feature_channels and feature_reductions differ in length")
         for level in self.default_levels:
             if not -len(self.feature_channels) <= level < len(self.feature_channels):
-                raise ValueError(f"{self.name}: default level {level} is out of range")
+                raise SpecError(f"backbone {self.name!r}: default level {level} is out of range")
         if self.default_weights is not None and self.default_weights not in self.weights:
-            raise ValueError(f"{self.name}: default_weights {self.default_weights!r} is not a weights tag")
-        if self.statistics is not None and ":" not in self.statistics:
-            raise ValueError(f"{self.name}: statistics {self.statistics!r} must be 'package.module:attr'")
+            raise SpecError(f"backbone {self.name!r}: default_weights {self.default_weights!r} is not a weights tag")
 
     @property
     def bands(self) -> tuple[str, ...]:
-        """The pretraining bands of the default weights (empty when there are none)."""
+        """The bands the backbone expects: its default weights' pretraining bands, else ``default_bands``."""
         default = self.weights.get(self.default_weights or "")
-        return default.bands if default else ()
+        return default.bands if default else self.default_bands
 
 
 @dataclass(frozen=True)
@@ -233,7 +334,7 @@ class DecoderSpec(ComponentSpec):
     consumes: Literal["maps", "vector", "tokens", "any"] = "maps"
     num_levels: int = 1
     needs_pyramid: bool = False
-    tasks: tuple[str, ...] = ("segmentation", "regression")
+    tasks: tuple[TaskType, ...] = ("segmentation", "regression")
 
     kind: str = field(default="decoders", init=False, repr=False)
 
@@ -247,7 +348,9 @@ class DatasetSpec(ComponentSpec):
     excluded from loss and metrics. ``gsd`` is metres per pixel. ``homepage`` / ``download`` say where the
     data comes from; ``layout`` describes the expected folder layout under ``--data-root``. ``hub_repo``
     names a Hugging Face dataset repository that ``geofm data download`` can fetch (``hub_patterns``
-    restricting which files), where the publisher offers one.
+    restricting which files), where the publisher offers one. ``example_layout`` optionally names (as
+    ``"module:attr"``) ``fn(root: Path) -> None`` writing a tiny copy of the layout under ``root``, so
+    ``geofm plugins check`` can build the data module without the real data.
     """
 
     task: TaskType = "segmentation"
@@ -266,8 +369,15 @@ class DatasetSpec(ComponentSpec):
     generic: bool = False
     hub_repo: str = ""
     hub_patterns: tuple[str, ...] = ()
+    example_layout: str | None = None
 
     kind: str = field(default="datasets", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_reference("example_layout", self.example_layout)
+        if self.ignore_index is not None and not isinstance(self.ignore_index, int):
+            raise SpecError(f"dataset {self.name!r}: ignore_index must be an integer or None")
 
 
 @dataclass(frozen=True)
