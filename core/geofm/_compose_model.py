@@ -13,7 +13,7 @@ from geofm._compose_plan import DENSE_TASKS
 from geofm.contracts import check_features
 from geofm.features import FeatureContext
 
-__all__ = ["AuxBranch", "ComposedModel"]
+__all__ = ["AuxBranch", "ComposedModel", "DetectionModel"]
 
 
 def _dense_output(logits: Tensor, padded: tuple[int, int], size: tuple[int, int]) -> Tensor:
@@ -135,3 +135,30 @@ class ComposedModel(nn.Module):
             features = neck(features, context)
         result = self.head(self.decoder(features))
         return _dense_output(result, padded, size) if self.dense else result
+
+
+class DetectionModel(ComposedModel):
+    """backbone -> necks -> detector: the objects in each image (boxes, classes, scores, and masks).
+
+    ``forward(image, targets=None, **meta)`` pads ``image`` (B, C, H, W) at the bottom and right (so box
+    coordinates are unchanged), runs the backbone and necks, and hands the features to the detector
+    decoder (:class:`geofm.contracts.DetectorModule`). In training mode, with ``targets`` (one dict per
+    image: ``boxes`` (N, 4) float x1, y1, x2, y2 in pixels of the chip, ``labels`` (N,) int64 class indices
+    of the dataset, and ``masks`` (N, H, W) uint8 for instance segmentation), it returns the detector's
+    losses by name; in eval mode one dict per image with ``boxes``, ``labels``, ``scores`` (and ``masks``
+    (N, 1, H, W) probabilities), in the same coordinates and class indices.
+    """
+
+    def forward(self, image: Tensor, targets: list[dict[str, Tensor]] | None = None, **meta: Any) -> Any:  # type: ignore[override]
+        """Losses (training, with ``targets``) or detections (eval), as the class docstring says."""
+        size = (int(image.shape[-2]), int(image.shape[-1]))
+        padded_image, padded = self._pad(image)
+        features = self._backbone_features(padded_image, padded, meta)
+        context = self._context(padded_image, padded)
+        for neck in self.necks:
+            features = neck(features, context)
+        return self.decoder(features, padded_image, [size] * int(image.shape[0]), targets)
+
+    def forward_with_aux(self, image: Tensor, **meta: Any) -> tuple[Any, dict[str, Tensor]]:
+        """Detections and no auxiliary outputs (detection runs have no auxiliary heads)."""
+        return self(image, **meta), {}

@@ -10,17 +10,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import Any
+from typing import Any, get_args
 
 from geofm.errors import IncompatibleComponentsError
-from geofm.specs import BackboneSpec, DecoderSpec, NeckSpec
+from geofm.specs import BackboneSpec, DecoderSpec, NeckSpec, TaskType
 
-__all__ = ["CLASSIFICATION_TASKS", "TASK_TYPES", "FeatureState", "normalise_necks", "plan_composition"]
+__all__ = [
+    "CLASSIFICATION_TASKS",
+    "DENSE_TASKS",
+    "DETECTION_TASKS",
+    "TASK_TYPES",
+    "FeatureState",
+    "normalise_necks",
+    "plan_composition",
+]
 
-TASK_TYPES = ("segmentation", "regression", "classification", "multilabel_classification")
+TASK_TYPES: tuple[str, ...] = get_args(TaskType)
+"""Every task type, as :data:`geofm.specs.TaskType` lists them."""
 CLASSIFICATION_TASKS = frozenset({"classification", "multilabel_classification"})
 DENSE_TASKS = frozenset({"segmentation", "regression"})
 """Task types whose output is a map of the input's size."""
+DETECTION_TASKS = frozenset({"detection", "instance_segmentation"})
+"""Task types whose output is a list of objects (boxes, classes, scores, and masks for instances)."""
 
 _PYRAMID_NECKS = frozenset({"interpolate_pyramid", "learned_pyramid"})
 _CONVERTERS = {

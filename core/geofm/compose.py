@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from geofm._compose_plan import CLASSIFICATION_TASKS, DENSE_TASKS, TASK_TYPES, plan_composition
-from geofm.contracts import check_built
+from geofm._compose_plan import CLASSIFICATION_TASKS, DENSE_TASKS, DETECTION_TASKS, TASK_TYPES, plan_composition
+from geofm.contracts import DetectorModule, check_built
 from geofm.errors import ConfigError, IncompatibleComponentsError
 from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, DecoderSpec
@@ -29,6 +29,8 @@ _HEADS = {
     "regression": "regression",
     "classification": "classification",
     "multilabel_classification": "classification",
+    "detection": "detection",
+    "instance_segmentation": "detection",
 }
 
 
@@ -164,7 +166,7 @@ def _aux_plans(
     backbone_spec: BackboneSpec, aux_heads: Sequence[Mapping[str, Any]], task_type: str
 ) -> list[tuple[DecoderSpec, list[dict[str, Any]], float, dict[str, Any]]]:
     """Check every auxiliary head from the specs; return (decoder spec, necks, weight, decoder options)."""
-    if aux_heads and task_type in CLASSIFICATION_TASKS:
+    if aux_heads and (task_type in CLASSIFICATION_TASKS or task_type in DETECTION_TASKS):
         raise IncompatibleComponentsError(f"auxiliary heads are for dense tasks, not {task_type}; remove aux_heads")
     decoders = get_registry("decoders")
     plans = []
@@ -187,6 +189,54 @@ def _aux_plans(
             raise IncompatibleComponentsError(f"aux_heads[{index}]: {error}") from error
         plans.append((spec, plan, weight, options))
     return plans
+
+
+def _detection_model(
+    backbone_module: nn.Module,
+    neck_modules: list[nn.Module],
+    decoder_spec: DecoderSpec,
+    channels: list[int],
+    reductions: list[int],
+    plan: list[dict[str, Any]],
+    task_type: str,
+    num_classes: int,
+    backbone: str,
+    decoder_options: Mapping[str, Any] | None,
+) -> ComposedModel:
+    """The model of a detection task: backbone, necks and a detection decoder (its own FPN and heads)."""
+    from geofm._compose_model import DetectionModel
+
+    if task_type not in decoder_spec.tasks:
+        raise IncompatibleComponentsError(
+            f"decoder {decoder_spec.name} does not do {task_type} (it suits {', '.join(decoder_spec.tasks)}); "
+            f"choose one of: {', '.join(d.name for d in get_registry('decoders') if task_type in d.tasks) or 'none'}"
+        )
+    detector = _call(
+        decoder_spec.load_factory(),
+        f"decoder {decoder_spec.name}",
+        decoder_spec.options,
+        in_channels=channels,
+        in_reductions=reductions,
+        num_classes=num_classes,
+        **dict(decoder_options or {}),
+    )
+    check_built("decoders", detector, decoder_spec, contract=DetectorModule)
+    return DetectionModel(
+        backbone_module,
+        neck_modules,
+        detector,
+        _identity(),
+        neck_plan=plan,
+        task_type=task_type,
+        pad_multiple=max(int(r) for r in reductions) if reductions else None,
+        backbone_name=backbone,
+    )
+
+
+def _identity() -> nn.Module:
+    from torch import nn
+
+    return nn.Identity()
 
 
 def build_model(
@@ -231,6 +281,9 @@ def build_model(
     token_frames = max(1, frames // int(getattr(module, "tubelet_size", 1)))
     channels, reductions = list(module.out_channels), list(module.out_reductions)
     neck_modules, channels, reductions = _build_necks(plan, channels, reductions, token_frames)
+    if task_type in DETECTION_TASKS:
+        detector_inputs = (channels, reductions, plan, task_type, num_classes)
+        return _detection_model(module, neck_modules, decoder_spec, *detector_inputs, backbone, decoder_options)
     decoders = get_registry("decoders")
     decoder_module = _call(
         decoder_spec.load_factory(),

@@ -26,6 +26,7 @@ __all__ = [
     "BackboneModule",
     "DataModule",
     "DecoderModule",
+    "DetectorModule",
     "NeckModule",
     "TaskModule",
     "check_built",
@@ -86,6 +87,25 @@ class DecoderModule(Protocol):
 
     def forward(self, features: list[Any]) -> Any:
         """(B, out_channels, h, w) or (B, out_channels)."""
+        ...
+
+
+@runtime_checkable
+class DetectorModule(Protocol):
+    """What a detection decoder's factory returns (decoders whose spec lists a detection task type).
+
+    The factory also receives ``num_classes`` (the dataset's classes, without background).
+    ``forward(features, images, image_sizes, targets)`` gets the neck's features, the padded input
+    images (B, C, H, W), each image's size before padding, and in training the targets (one dict per image:
+    ``boxes`` (N, 4) x1, y1, x2, y2 in pixels, ``labels`` (N,) class indices 0..num_classes-1, ``masks``
+    (N, H, W) for instance segmentation); it returns the losses by name (training) or one dict per image
+    with ``boxes``, ``labels``, ``scores`` (and ``masks``) in the same coordinates and class indices (eval).
+    """
+
+    num_classes: int
+
+    def forward(self, features: list[Any], images: Any, image_sizes: list[tuple[int, int]], targets: Any) -> Any:
+        """Losses (training) or detections (eval)."""
         ...
 
 
@@ -167,15 +187,17 @@ def _who(spec: ComponentSpec) -> str:
     return f"{spec.label}{where}"
 
 
-def check_built(kind: str, built: Any, spec: ComponentSpec) -> None:
+def check_built(kind: str, built: Any, spec: ComponentSpec, *, contract: type | None = None) -> None:
     """Raise a ContractError unless ``built`` (what ``spec``'s factory returned) follows its kind's contract.
+
+    ``contract`` overrides the protocol of ``kind`` (a detection decoder follows :class:`DetectorModule`).
 
     Besides every member of the protocol, it checks what the spec declares against the object: a
     backbone's ``output_kind``, one reduction per channel entry, a task's ``monitor_mode``. (Feature counts
     may differ from the spec when options such as ``depth`` change them; ``geofm plugins check`` compares
     them at the spec's defaults.)
     """
-    protocol = CONTRACTS[kind]
+    protocol = contract or CONTRACTS[kind]
     missing = [name for name in contract_members(protocol) if not hasattr(built, name)]
     if missing:
         raise ContractError(

@@ -30,10 +30,17 @@ DEFAULT_DECODERS = {
     "regression": "upernet",
     "classification": "identity",
     "multilabel_classification": "identity",
+    "detection": "faster_rcnn",
+    "instance_segmentation": "mask_rcnn",
 }
 """The decoder of a run that names none, by task type (classification pools features into the head)."""
 
-DEFAULT_DATASETS = {"segmentation": "demo", "regression": "demo_regression"}
+DEFAULT_DATASETS = {
+    "segmentation": "demo",
+    "regression": "demo_regression",
+    "detection": "demo_detection",
+    "instance_segmentation": "demo_detection",
+}
 """The generated dataset of a run that names none, by task type."""
 
 
@@ -185,6 +192,9 @@ class ResolvedRun:
         if self.task_spec.task_type == "regression":
             mean_baseline = getattr(self.datamodule, "mean_baseline", None)
             return dict(mean_baseline("val")) if mean_baseline is not None else {}
+        if self.task_spec.task_type in ("detection", "instance_segmentation"):
+            # predicting nothing scores 0 on every COCO metric; a trained detector must beat that
+            return {"no_detections_map": 0.0, "no_detections_map_50": 0.0}
         if self.task_spec.task_type != "segmentation":
             return {}
         import torch

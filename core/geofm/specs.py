@@ -56,7 +56,9 @@ __all__ = [
 ]
 
 FeatureKind = Literal["tokens", "maps", "vector"]
-TaskType = Literal["segmentation", "regression", "classification", "multilabel_classification"]
+TaskType = Literal[
+    "segmentation", "regression", "classification", "multilabel_classification", "detection", "instance_segmentation"
+]
 BatchMetadata = Literal["time", "location", "wavelengths", "gsd"]
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
