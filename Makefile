@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.geofm-installed
-PLUGINS := plugins/geofm-prithvi plugins/geofm-clay plugins/decoders plugins/datasets plugins/geofm-terramind plugins/geofm-dofa
+PLUGINS := plugins/geofm-prithvi plugins/geofm-clay plugins/decoders plugins/datasets plugins/geofm-terramind plugins/geofm-dofa plugins/geofm-detection
 # the mission command, kept to a few minutes on 2 CPU cores: one epoch over the 32 training scenes
 DEMO_ARGS ?= --backbone prithvi_eo_v2_300 --decoder upernet --max-epochs 1
 
@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77" wheel
-	$(BIN)/python -m pip install -q -e ".[dev,tune]" $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install -q -e ".[dev,tune,lora]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -42,8 +42,12 @@ def geofm_backbones() -> Iterable[BackboneSpec]:
     """Return the backbones this plugin contributes, as :class:`~geofm.specs.BackboneSpec` objects.
 
     Called once per process, the first time any backbone is looked up. Must not import torch: the
-    factory is named lazily. Names must be unique across all plugins (a clash is an error naming both
-    distributions). The registry fills in ``distribution`` and ``version``.
+    factory is named lazily. The module the factory returns follows :class:`geofm.contracts.BackboneModule`
+    (checked when it is built; its features are checked against it on the first forward). Names must be
+    unique across all plugins: a name already taken skips the later plugin, with a warning naming both
+    distributions. A spec that fails its own validation, or a hook that raises, skips this plugin the same
+    way. The registry fills in ``plugin``, ``distribution`` and ``version``. Every hook needs a docstring.
+    See docs/plugins.md.
     """
 
 
@@ -52,7 +56,8 @@ def geofm_necks() -> Iterable[NeckSpec]:
     """Return the necks (feature transformations between backbone and decoder) this plugin contributes.
 
     Each :class:`~geofm.specs.NeckSpec` says what feature kind it consumes and produces, so composition
-    can check a pairing before any weight exists. Same rules as :func:`geofm_backbones`.
+    can check a pairing before any weight exists. The module follows :class:`geofm.contracts.NeckModule`.
+    Same rules as :func:`geofm_backbones`.
     """
 
 
@@ -61,7 +66,8 @@ def geofm_decoders() -> Iterable[DecoderSpec]:
     """Return the decoders this plugin contributes, as :class:`~geofm.specs.DecoderSpec` objects.
 
     The spec declares what the decoder consumes (feature kind, number of levels, whether it needs a
-    pyramid of increasing strides) so composition can insert or demand the right neck.
+    pyramid of increasing strides) so composition can insert or demand the right neck. The module follows
+    :class:`geofm.contracts.DecoderModule` (a detection decoder: :class:`geofm.contracts.DetectorModule`).
     Same rules as :func:`geofm_backbones`.
     """
 
@@ -70,9 +76,10 @@ def geofm_decoders() -> Iterable[DecoderSpec]:
 def geofm_datasets() -> Iterable[DatasetSpec]:
     """Return the datasets this plugin contributes, as :class:`~geofm.specs.DatasetSpec` objects.
 
-    The factory builds a Lightning data module (see :mod:`geofm.specs` for its signature). A dataset
-    that is not on disk must fail at build time with a :class:`~geofm.errors.DataError` naming the
-    expected layout under ``--data-root`` and where to download it. Same rules as :func:`geofm_backbones`.
+    The factory builds a Lightning data module (see :mod:`geofm.specs` for its signature) that follows
+    :class:`geofm.contracts.DataModule`. A dataset that is not on disk must fail at build time with a
+    :class:`~geofm.errors.DataError` naming the expected layout under ``--data-root`` and where to download
+    it. Same rules as :func:`geofm_backbones`.
     """
 
 
@@ -81,7 +88,8 @@ def geofm_tasks() -> Iterable[TaskSpec]:
     """Return the training tasks (Lightning modules) this plugin contributes, as :class:`TaskSpec`.
 
     A run picks the task whose ``name`` equals ``--task``, or by default the one whose ``task_type``
-    matches the dataset's task. Same rules as :func:`geofm_backbones`.
+    matches the dataset's task. The module follows :class:`geofm.contracts.TaskModule` (the model stays
+    ``self.model``). Same rules as :func:`geofm_backbones`.
     """
 
 

@@ -3,7 +3,8 @@
 A spec is pure metadata: it never imports torch. Its ``factory`` names the callable that builds the
 component lazily, as a ``"package.module:attr"`` string resolved on first build (:func:`resolve_factory`).
 
-Factory contracts (what ``factory`` must accept and return):
+Factory contracts (what ``factory`` must accept and return; :mod:`geofm.contracts` states what it returns
+as ``typing.Protocol`` classes, checked when each component is built):
 
 - **Backbone** ``factory(*, checkpoint: Path | None, bands: tuple[str, ...] | None,
   num_frames: int | None, img_size: int | None, **options) -> nn.Module``. ``checkpoint`` is a local
@@ -21,14 +22,19 @@ Factory contracts (what ``factory`` must accept and return):
 - **Decoder** ``factory(*, in_channels: list[int], in_reductions: list[int], **options) -> nn.Module``
   with ``forward(features: list[Tensor]) -> Tensor`` (B, out_channels, h, w) or (B, out_channels) and the
   attributes ``out_channels: int`` and ``out_reduction: int`` (input pixels per output pixel; 0 for a
-  vector output).
+  vector output). A detection decoder (``tasks`` lists ``"detection"`` or ``"instance_segmentation"``) also
+  receives ``num_classes`` and returns losses or objects instead (:class:`geofm.contracts.DetectorModule`).
 - **Dataset** ``factory(*, data_root: Path | None, bands: tuple[str, ...] | None, batch_size: int,
   num_workers: int, seed: int, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
-  **options) -> LightningDataModule``. The data module has ``spec: DatasetSpec``, ``band_names``
-  (canonical names of the delivered channels), ``num_classes``, ``class_names``, ``ignore_index``;
-  batches are dicts ``{"image", "mask" | "target", "meta"}`` as ARCHITECTURE.md describes.
+  **options) -> LightningDataModule``; ``crop_size`` is passed only when the user sets it, and only to a
+  factory that declares it. The data module has ``spec: DatasetSpec``, ``band_names``
+  (canonical names of the delivered channels), ``num_classes``, ``class_names``, ``ignore_index``,
+  ``num_frames``, ``mean`` and ``std`` (saved in ``config.yaml`` for predict);
+  batches are dicts ``{"image", "mask" | "target" | "boxes"/"labels", "meta"}`` as docs/plugins.md
+  describes.
 - **Task** ``factory(*, model: nn.Module, num_classes: int, class_names: tuple[str, ...],
-  ignore_index: int | None, **options) -> LightningModule``.
+  ignore_index: int | None, **options) -> LightningModule`` keeping the model as ``self.model`` and
+  declaring ``monitor`` / ``monitor_mode``.
 """
 
 from __future__ import annotations
