@@ -14,10 +14,12 @@ import typer
 
 from geofm_cli import data, tune, weights
 from geofm_cli.components import component_app
+from geofm_cli.export import export_command
 from geofm_cli.migrate import migrate_command
 from geofm_cli.plugins import plugins_command
 from geofm_cli.predict import predict_command
 from geofm_cli.run import evaluate_command, run_command
+from geofm_cli.scaffold import plugin_app
 
 __all__ = ["app", "main"]
 
@@ -56,16 +58,18 @@ def _configure_logging(verbose: int) -> None:
         lightning.setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
-app.command("plugins")(plugins_command)
+app.add_typer(plugins_command, name="plugins")
 for _kind in ("backbones", "necks", "decoders", "datasets", "tasks"):
     app.add_typer(component_app(_kind), name=_kind)
 app.command("run")(run_command)
 app.command("evaluate")(evaluate_command)
+app.command("export")(export_command)
 app.command("predict")(predict_command)
 app.command("migrate")(migrate_command)
 app.add_typer(tune.app, name="tune")
 app.add_typer(weights.app, name="weights")
 app.add_typer(data.app, name="data", help="Dataset utilities: band statistics, downloads.")
+app.add_typer(plugin_app, name="plugin", help="Start a plugin of your own: geofm plugin new NAME.")
 
 
 def _add_plugin_commands() -> None:

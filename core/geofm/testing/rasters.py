@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["write_geotiff"]
@@ -20,7 +21,12 @@ def write_geotiff(
     band_names: Sequence[str] | None = None,
     tags: dict[str, str] | None = None,
 ) -> None:
-    """Write a (bands, height, width) or (height, width) numpy array as a tiled, georeferenced GeoTIFF."""
+    """Write a (bands, height, width) or (height, width) numpy array as a georeferenced GeoTIFF.
+
+    Missing parent folders of ``path`` are created. ``origin`` is the upper-left corner in ``crs`` units
+    and ``resolution`` the pixel size; ``band_names`` become the band descriptions and ``tags`` the
+    dataset tags (e.g. ``ACQUISITION_DATE``, which the data pipeline reads as the acquisition time).
+    """
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
@@ -39,6 +45,7 @@ def write_geotiff(
         "transform": from_origin(origin[0], origin[1], resolution, resolution),
         "nodata": nodata,
     }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
         if band_names:
