@@ -61,6 +61,7 @@ RESUME_REFUSED = (
     "precision",
     "weights",
     "freeze_backbone",
+    "lora",
     "out",
     "name",
     "seed",
@@ -90,6 +91,9 @@ def run_command(
     precision: str | None = typer.Option(None, help="32-true, bf16-mixed, 16-mixed (default: bf16-mixed on GPU)"),
     weights: str | None = typer.Option(None, help="pretrained weights: auto, none, a tag or a file"),
     freeze_backbone: bool | None = typer.Option(None, "--freeze-backbone/--train-backbone", help="freeze the backbone"),
+    lora: int | None = typer.Option(
+        None, "--lora", min=1, metavar="RANK", help="train LoRA adapters of this rank instead of the backbone's weights"
+    ),
     out: str | None = typer.Option(None, help="folder for run directories (default: runs)"),
     name: str | None = typer.Option(None, help="run directory name (default: time + components)"),
     seed: int | None = typer.Option(None, help="random seed"),
@@ -132,6 +136,7 @@ def run_command(
             "trainer.precision": precision,
             "backbone.weights": weights,
             "task.freeze_backbone": freeze_backbone,
+            "backbone.lora.rank": lora,
             "out": out,
             "name": name,
             "seed": seed,

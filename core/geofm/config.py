@@ -14,7 +14,7 @@ import difflib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,7 @@ __all__ = [
     "BackboneConfig",
     "DatasetConfig",
     "DecoderConfig",
+    "LoraConfig",
     "RunConfig",
     "TaskConfig",
     "TrainerConfig",
@@ -52,14 +53,35 @@ class _ComponentSection(BaseModel):
         return dict(self.model_extra or {})
 
 
+class LoraConfig(_Section):
+    """``backbone.lora``: fine-tune the backbone through LoRA adapters (peft) instead of all its weights.
+
+    ``rank`` is the adapters' rank; ``alpha`` their scaling numerator (the update is ``alpha / rank * B A``;
+    default: ``rank``, a scale of 1, as peft's own default); ``dropout`` the dropout on the adapters'
+    input. ``targets`` are patterns of the linear layers to adapt: a module name or the end of one after a
+    dot (``attn.qkv`` matches ``blocks.0.attn.qkv``), with ``*`` wildcards; by default the attention
+    projections. ``mlp`` adds the MLP linear layers to them. See :mod:`geofm.lora`.
+    """
+
+    rank: int = Field(gt=0)
+    alpha: float | None = Field(default=None, gt=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    targets: list[str] | None = Field(default=None, min_length=1)
+    mlp: bool = False
+
+
 class BackboneConfig(_ComponentSection):
-    """``backbone``: which backbone, which weights, which feature levels; extra keys go to its factory."""
+    """``backbone``: which backbone, which weights, which feature levels; extra keys go to its factory.
+
+    ``lora`` (a :class:`LoraConfig`) adapts the backbone with LoRA; it is geofm's, not the factory's.
+    """
 
     name: str = "tiny_vit"
     weights: str = "auto"
     levels: list[int] | None = None
     img_size: int | None = Field(default=None, gt=0)
     num_frames: int | None = Field(default=None, gt=0)
+    lora: LoraConfig | None = None
 
 
 class DecoderConfig(_ComponentSection):
@@ -164,7 +186,9 @@ def _fields_of(path: tuple[str | int, ...]) -> list[str]:
         if field is None:
             return []
         annotation = field.annotation
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        # a section or an optional one (``LoraConfig | None``)
+        candidates = (annotation, *get_args(annotation))
+        model = next((a for a in candidates if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if model is None:
             return []
     return list(getattr(model, "model_fields", {}))

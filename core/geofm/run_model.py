@@ -42,11 +42,22 @@ def model_inputs(config: RunConfig) -> tuple[list[str], int, int]:
 
 
 def build_run_model(config: RunConfig, *, weights: str | os.PathLike[str] | None = "none") -> nn.Module:
-    """The composed model ``config`` (a resolved run configuration) describes, with backbone ``weights``."""
+    """The composed model ``config`` (a resolved run configuration) describes, with backbone ``weights``.
+
+    With ``backbone.lora``, the backbone gets LoRA adapters after its weights are loaded
+    (:func:`geofm.lora.apply_lora`): only they train in it. ``task.freeze_backbone`` would freeze them
+    too, so the two together are a :class:`~geofm.errors.ConfigError`.
+    """
     from geofm.compose import build_model
 
     bands, num_frames, num_outputs = model_inputs(config)
-    return build_model(
+    lora = config.backbone.lora
+    if lora is not None and config.task.freeze_backbone:
+        raise ConfigError(
+            "backbone.lora and task.freeze_backbone together would freeze the LoRA adapters too: LoRA already "
+            "freezes the backbone's own weights, so drop task.freeze_backbone (--train-backbone)"
+        )
+    model = build_model(
         config.backbone.name,
         str(config.decoder.name),
         necks=config.necks,
@@ -61,6 +72,11 @@ def build_run_model(config: RunConfig, *, weights: str | os.PathLike[str] | None
         head_options=config.head.options(),
         aux_heads=config.aux_heads or None,
     )
+    if lora is not None:
+        from geofm.lora import apply_lora
+
+        model.backbone = apply_lora(model.backbone, lora, name=config.backbone.name)
+    return model
 
 
 def load_model_state(model: nn.Module, state: Mapping[str, Any], source: str) -> None:
