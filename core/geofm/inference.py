@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from geofm._compose_plan import DETECTION_TASKS
 from geofm._outputs import OUTPUT_KINDS, OutputLayout, embedding_geometry, output_tags, per_tile, plan_output
 from geofm._outputs import TileRunner as _Runner
 from geofm._preview import class_palette
@@ -370,6 +371,38 @@ def predict_scene(
 # --- the public entry point ------------------------------------------------------------------------
 
 
+def _check_destinations(destinations: Sequence[Path], overwrite: bool) -> None:
+    """Refuse outputs that two inputs would share, and existing ones unless ``overwrite``."""
+    clashes = sorted({d.name for d in destinations if destinations.count(d) > 1})
+    if clashes:
+        raise DataError(f"several inputs would write the same output ({', '.join(clashes)}); predict them separately")
+    existing = [d for d in destinations if d.exists()]
+    if existing and not overwrite:
+        raise DataError(
+            f"output {existing[0]} already exists"
+            + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
+            + "; pass --overwrite (overwrite=True) to replace, or choose another --out folder"
+        )
+
+
+def _match_bands(scenes: Sequence[Path], loaded: LoadedRun) -> list[SceneBands]:
+    """Each scene's bands for ``loaded``: every band mismatch is reported before any tile is computed."""
+    from geofm.data.reading import open_raster
+
+    band_plans = []
+    for scene in scenes:
+        with open_raster(scene) as src:
+            band_plans.append(match_scene_bands(scene, src, loaded.band_names, loaded.num_frames))
+    return band_plans
+
+
+def _make_out_dir(out_path: Path) -> None:
+    try:
+        out_path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"cannot create --out {out_path} ({error}); pass a writable --out folder") from error
+
+
 def predict(
     run_dir_or_checkpoint: str | os.PathLike[str],
     inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
@@ -385,9 +418,12 @@ def predict(
     compression: str = "deflate",
     overwrite: bool = False,
     preview: bool = False,
+    score_threshold: float | None = None,
+    nms_iou: float | None = None,
+    vector_format: str | None = None,
     loaded: LoadedRun | None = None,
 ) -> list[Path]:
-    """Predict every scene in ``inputs`` with a trained run; return the written GeoTIFFs.
+    """Predict every scene in ``inputs`` with a trained run; return the written files (GeoTIFFs, or vectors).
 
     ``run_dir_or_checkpoint``: a run directory (its best checkpoint) or a ``.ckpt`` inside one; the model,
     bands, normalisation and task come from the run's ``config.yaml``. ``inputs``: GeoTIFF files, glob
@@ -417,6 +453,13 @@ def predict(
     also write ``<stem>_pred.png``, the input's RGB beside the coloured prediction. ``loaded``: an already
     loaded run (:func:`geofm.loading.load_run_model`) to skip loading it again. An ``out_dir`` that is a
     file or cannot be written is refused before the run is loaded (:func:`check_out_dir`).
+
+    A detection or instance_segmentation run writes the objects of each scene instead, as vectors in
+    ``<out_dir>/<stem>.gpkg`` (:mod:`geofm.predict_objects`): ``score_threshold`` (default 0.3) drops weaker
+    detections, ``nms_iou`` (default 0.5) is the overlap above which two detections of a class from
+    overlapping tiles are one object, ``vector_format`` is ``gpkg`` (layer ``objects``, in the scene's CRS)
+    or ``geojson`` (``<stem>.geojson``, EPSG:4326 as RFC 7946 asks). These three options are refused for
+    other runs, and the map options ``output``, ``dtype``, ``compression`` and ``preview`` for detection runs.
     """
     import rasterio
 
@@ -433,36 +476,38 @@ def predict(
         preview=bool(preview),
     )
     options.check()
-    from geofm.data.reading import find_rasters, open_raster
+    from geofm.data.reading import find_rasters
 
     out_path = Path(out_dir).expanduser()
     check_out_dir(out_path)
     scenes = [p.resolve() for p in find_rasters(inputs)]
-    destinations = [output_path(scene, out_path) for scene in scenes]
-    clashes = sorted({d.name for d in destinations if destinations.count(d) > 1})
-    if clashes:
-        raise DataError(f"several inputs would write the same output ({', '.join(clashes)}); predict them separately")
-    existing = [d for d in destinations if d.exists()]
-    if existing and not options.overwrite:
-        raise DataError(
-            f"output {existing[0]} already exists"
-            + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
-            + "; pass --overwrite (overwrite=True) to replace, or choose another --out folder"
+    object_settings = {"score_threshold": score_threshold, "nms_iou": nms_iou, "vector_format": vector_format}
+    task_type = loaded.task_type if loaded is not None else None
+    if task_type is None and run_dir_or_checkpoint is not None:
+        from geofm.predict_objects import run_task_type
+
+        task_type = run_task_type(run_dir_or_checkpoint)
+    if task_type in DETECTION_TASKS:
+        from geofm.predict_objects import ObjectOptions, predict_objects
+
+        settings = {key: value for key, value in object_settings.items() if value is not None}
+        return predict_objects(run_dir_or_checkpoint, scenes, out_path, options, ObjectOptions(**settings), loaded)
+    given = [f"--{key.replace('_', '-')}" for key, value in object_settings.items() if value is not None]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} apply to detection and instance_segmentation runs, not to this {task_type} run; "
+            "leave them out"
         )
+    destinations = [output_path(scene, out_path) for scene in scenes]
+    _check_destinations(destinations, options.overwrite)
     torch_device = _device(options.device)
     if loaded is None:
         loaded = load_run_model(run_dir_or_checkpoint, device=torch_device)
     else:
         loaded.model.eval().to(torch_device)
     _layout(loaded, options)  # an output that does not fit the run is refused before any folder is made
-    band_plans = []
-    for scene in scenes:  # every band mismatch is reported before any tile is computed
-        with open_raster(scene) as src:
-            band_plans.append(match_scene_bands(scene, src, loaded.band_names, loaded.num_frames))
-    try:
-        out_path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DataError(f"cannot create --out {out_path} ({error}); pass a writable --out folder") from error
+    band_plans = _match_bands(scenes, loaded)
+    _make_out_dir(out_path)
     written = []
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
         for scene, destination, bands in zip(scenes, destinations, band_plans, strict=True):
