@@ -149,15 +149,29 @@ class DetectionModel(ComposedModel):
     (N, 1, H, W) probabilities), in the same coordinates and class indices.
     """
 
-    def forward(self, image: Tensor, targets: list[dict[str, Tensor]] | None = None, **meta: Any) -> Any:  # type: ignore[override]
-        """Losses (training, with ``targets``) or detections (eval), as the class docstring says."""
+    def forward(  # type: ignore[override]
+        self,
+        image: Tensor,
+        targets: list[dict[str, Tensor]] | None = None,
+        image_sizes: Sequence[Sequence[int]] | Tensor | None = None,
+        **meta: Any,
+    ) -> Any:
+        """Losses (training, with ``targets``) or detections (eval), as the class docstring says.
+
+        ``image_sizes`` (B, 2) are the (height, width) of each image before a batch padded it (the
+        ``image_sizes`` of a detection batch); by default every image fills the batch.
+        """
         size = (int(image.shape[-2]), int(image.shape[-1]))
+        sizes = [size] * int(image.shape[0])
+        if image_sizes is not None:
+            rows = image_sizes.tolist() if isinstance(image_sizes, Tensor) else image_sizes
+            sizes = [(int(h), int(w)) for h, w in rows]
         padded_image, padded = self._pad(image)
         features = self._backbone_features(padded_image, padded, meta)
         context = self._context(padded_image, padded)
         for neck in self.necks:
             features = neck(features, context)
-        return self.decoder(features, padded_image, [size] * int(image.shape[0]), targets)
+        return self.decoder(features, padded_image, sizes, targets)
 
     def forward_with_aux(self, image: Tensor, **meta: Any) -> tuple[Any, dict[str, Tensor]]:
         """Detections and no auxiliary outputs (detection runs have no auxiliary heads)."""

@@ -99,7 +99,8 @@ class DetectorModule(Protocol):
     images (B, C, H, W), each image's size before padding, and in training the targets (one dict per image:
     ``boxes`` (N, 4) x1, y1, x2, y2 in pixels, ``labels`` (N,) class indices 0..num_classes-1, ``masks``
     (N, H, W) for instance segmentation); it returns the losses by name (training) or one dict per image
-    with ``boxes``, ``labels``, ``scores`` (and ``masks``) in the same coordinates and class indices (eval).
+    with ``boxes``, ``labels``, ``scores`` (and ``masks`` (N, 1, h, w) at the image's own size) in the same
+    coordinates and class indices (eval). Boxes and masks stay within each image's ``image_sizes`` entry.
     """
 
     num_classes: int

@@ -213,6 +213,7 @@ def test_collate_pads_images_and_masks_of_different_sizes() -> None:
     assert [b.shape for b in batch["boxes"]] == [(3, 4), (0, 4), (1, 4)]
     assert [m.shape for m in batch["masks"]] == [(3, 14, 12), (0, 14, 12), (1, 14, 12)]
     assert batch["meta"]["timestamps"].shape == (3, 1) and batch["meta"]["gsd"].shape == (3,)
+    assert batch["image_sizes"].tolist() == [[10, 12], [14, 8], [14, 12]]
     without = sample(4, 4, 1)
     del without["masks"]
     with pytest.raises(DataError, match="all or none"):

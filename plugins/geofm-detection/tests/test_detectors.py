@@ -263,3 +263,19 @@ def test_specs_are_registered():
     tasks = {spec.name: spec for spec in geofm.list_components("tasks")}
     for name in ("detection", "instance_segmentation"):
         assert tasks[name].task_type == name and tasks[name].monitor == "val/map"
+
+
+@pytest.mark.parametrize("decoder", ["faster_rcnn", "mask_rcnn"])
+def test_boxes_stay_inside_each_images_own_size(decoder):
+    """A batch that padded a smaller chip: its boxes (and masks) stay within the chip, not the padding."""
+    torch.manual_seed(0)
+    model = _model("timm_resnet18", decoder, min_score=0.0).eval()
+    image = _chips(count=2)["image"]
+    with torch.no_grad():
+        padded = model(image)
+        sized = model(image, image_sizes=torch.tensor([[40, 36], [SIZE, SIZE]]))
+    assert len(padded[0]["boxes"]) and len(sized[0]["boxes"])
+    assert float(padded[0]["boxes"][:, 2].max()) > 36 or float(padded[0]["boxes"][:, 3].max()) > 40
+    assert float(sized[0]["boxes"][:, 2].max()) <= 36 and float(sized[0]["boxes"][:, 3].max()) <= 40
+    if decoder == "mask_rcnn":
+        assert tuple(sized[0]["masks"].shape[-2:]) == (40, 36)

@@ -209,8 +209,9 @@ def collate_detection(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ``image`` float32 (B, C, H, W), chips of different sizes padded with 0 at the bottom and right to
     the largest (box coordinates are unchanged); ``boxes`` a list of B float32 (N_i, 4), ``labels`` a
     list of B int64 (N_i,), ``masks`` (when the samples have them) a list of B uint8 (N_i, H, W) padded
-    like the images; ``meta`` collated as usual (``timestamps`` (B, 1), ``center_latlon`` (B, 2),
-    ``gsd`` (B,)).
+    like the images; ``image_sizes`` int64 (B, 2), each chip's (height, width) before padding, which the
+    detector uses to clip boxes and paste masks; ``meta`` collated as usual (``timestamps`` (B, 1),
+    ``center_latlon`` (B, 2), ``gsd`` (B,)).
     """
     if not samples:
         raise DataError("cannot collate an empty batch of detection samples")
@@ -224,6 +225,7 @@ def collate_detection(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "image": batch_image,
         "boxes": [s["boxes"] for s in samples],
         "labels": [s["labels"] for s in samples],
+        "image_sizes": torch.tensor([tuple(int(d) for d in i.shape[-2:]) for i in images], dtype=torch.int64),
         "meta": default_collate([s["meta"] for s in samples]),
     }
     with_masks = ["masks" in s for s in samples]

@@ -169,7 +169,7 @@ class DetectionTask(BaseTask):
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
         """The summed detector losses of one training batch; logs each loss."""
         image, meta = self._inputs(batch)
-        losses = self.model(image, self.get_target(batch), **meta)
+        losses = self.model(image, self.get_target(batch), image_sizes=batch.get("image_sizes"), **meta)
         total = self.compute_loss(losses, None)
         batch_size = int(image.shape[0])
         log = {"sync_dist": True, "on_step": False, "on_epoch": True, "batch_size": batch_size}
@@ -181,13 +181,13 @@ class DetectionTask(BaseTask):
     def _eval_step(self, batch: Mapping[str, Any], split: str) -> None:  # type: ignore[override]
         image, meta = self._inputs(batch)
         with torch.no_grad():
-            detections = self.model(image, **meta)
+            detections = self.model(image, image_sizes=batch.get("image_sizes"), **meta)
             self.update_metrics(self.metrics[split], detections, self.get_target(batch))
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Detections:
         """One dict of detections per image: ``boxes``, ``labels`` (0..K-1), ``scores`` (and ``masks``)."""
         image, meta = self._inputs(batch)
-        return self.model(image, **meta)
+        return self.model(image, image_sizes=batch.get("image_sizes"), **meta)
 
 
 class InstanceSegmentationTask(DetectionTask):
