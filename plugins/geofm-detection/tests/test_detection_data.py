@@ -231,7 +231,8 @@ def test_demo_builds_in_the_cache_with_batches_of_the_detection_format(tmp_path:
     assert len(dm.mean) == len(dm.std) == 4
     batch = next(iter(dm.train_dataloader()))
     assert batch["image"].shape == (4, 4, 32, 32) and batch["image"].dtype == torch.float32
-    assert set(batch) == {"image", "boxes", "labels", "masks", "meta"}
+    assert set(batch) == {"image", "boxes", "labels", "masks", "image_sizes", "meta"}
+    assert batch["image_sizes"].tolist() == [[32, 32]] * 4
     for boxes, labels, masks in zip(batch["boxes"], batch["labels"], batch["masks"], strict=True):
         assert boxes.dtype == torch.float32 and labels.dtype == torch.int64 and masks.dtype == torch.uint8
         assert 1 <= len(boxes) <= 4 and masks.shape == (len(boxes), 32, 32) and set(labels.tolist()) <= {0, 1}
