@@ -30,10 +30,12 @@ __all__ = [
     "SELECTION_VARIABLES",
     "PluginRecord",
     "PluginWarning",
+    "distribution_of",
     "get_plugin_manager",
     "hook_name_problem",
     "plugin_records",
     "record_failure",
+    "register_checked",
     "reset",
     "strict_plugins",
 ]
@@ -143,28 +145,18 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return list(unique.values())
 
 
-def _load_entry_point(manager: pluggy.PluginManager, entry: metadata.EntryPoint) -> None:
+def distribution_of(entry: metadata.EntryPoint) -> tuple[str, str]:
+    """``(distribution name, version)`` of the package that declares ``entry`` (``"?"`` when unknown)."""
     dist = entry.dist
-    record = PluginRecord(
-        name=entry.name,
-        distribution=dist.metadata["Name"] if dist is not None else "?",
-        version=dist.version if dist is not None else "?",
-        module=entry.value,
-    )
-    _records[entry.name] = record
-    record.excluded_by = _excluded_by(record.name, record.distribution)
-    if record.excluded_by:
-        record.status = "blocked"
-        return
-    try:
-        plugin: ModuleType = entry.load()
-        manager.register(plugin, name=entry.name)
-    except Exception as error:
-        record_failure(record, error, "import")
-        return
+    return (dist.metadata["Name"], dist.version) if dist is not None else ("?", "?")
+
+
+def register_checked(manager: pluggy.PluginManager, plugin: object, record: PluginRecord) -> None:
+    """Register ``plugin`` as ``record.name``; a hook-name typo unregisters it and records the failure."""
+    manager.register(plugin, name=record.name)
     problem = hook_name_problem(manager, plugin)
     if problem is not None:
-        manager.unregister(name=entry.name)
+        manager.unregister(name=record.name)
         record_failure(record, PluginLoadError(problem), "hook check")
         return
     record.hooks = sorted(
@@ -172,6 +164,24 @@ def _load_entry_point(manager: pluggy.PluginManager, entry: metadata.EntryPoint)
         for impl_name in dir(plugin)
         if impl_name.startswith("geofm_") and hasattr(getattr(manager.hook, impl_name, None), "get_hookimpls")
     )
+
+
+def _load_entry_point(manager: pluggy.PluginManager, entry: metadata.EntryPoint, *, select: bool = True) -> None:
+    """Load one entry point into ``manager`` and record it; ``select=False`` ignores the selection variables."""
+    distribution, version = distribution_of(entry)
+    record = PluginRecord(name=entry.name, distribution=distribution, version=version, module=entry.value)
+    _records[entry.name] = record
+    record.excluded_by = _excluded_by(record.name, record.distribution) if select else ""
+    if record.excluded_by:
+        record.status = "blocked"
+        return
+    try:
+        plugin: ModuleType = entry.load()
+        if not select and manager.is_registered(plugin):
+            return  # an isolated registry given the same module twice
+        register_checked(manager, plugin, record)
+    except Exception as error:
+        record_failure(record, error, "import")
 
 
 def hook_name_problem(manager: pluggy.PluginManager, plugin: object) -> str | None:

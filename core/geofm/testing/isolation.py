@@ -14,7 +14,6 @@ from typing import Any
 import pluggy
 
 from geofm import hookspecs, plugins, registry
-from geofm.errors import PluginLoadError
 
 __all__ = ["isolated_plugins"]
 
@@ -25,16 +24,11 @@ def _normalise(name: str) -> str:
 
 
 def _installed() -> list[metadata.EntryPoint]:
-    """The entry points of the ``geofm`` group, one per name, sorted (as core loads them)."""
-    unique: dict[str, metadata.EntryPoint] = {}
-    for entry in sorted(metadata.entry_points(group=plugins.ENTRY_POINT_GROUP), key=lambda e: e.name):
-        unique.setdefault(entry.name, entry)
-    return list(unique.values())
+    return plugins._entry_points()
 
 
 def _distribution(entry: metadata.EntryPoint) -> tuple[str, str]:
-    dist = entry.dist
-    return (dist.metadata["Name"], dist.version) if dist is not None else ("?", "?")
+    return plugins.distribution_of(entry)
 
 
 def _entries_named(name: str, installed: list[metadata.EntryPoint]) -> list[metadata.EntryPoint]:
@@ -68,37 +62,12 @@ def _unknown(name: str, installed: list[metadata.EntryPoint], error: BaseExcepti
     )
 
 
-def _check_hooks(manager: pluggy.PluginManager, plugin: Any, record: plugins.PluginRecord) -> None:
-    """Unregister ``plugin`` and record the failure when a hook name is a typo (as core does)."""
-    problem = plugins.hook_name_problem(manager, plugin)
-    if problem is None:
-        record.hooks = sorted(
-            name
-            for name in dir(plugin)
-            if name.startswith("geofm_") and hasattr(getattr(manager.hook, name, None), "get_hookimpls")
-        )
-        return
-    manager.unregister(plugin)
-    plugins.record_failure(record, PluginLoadError(problem), "hook check")
-
-
 def _load_installed(manager: pluggy.PluginManager, entry: metadata.EntryPoint) -> None:
-    """Load and register one installed plugin under its entry-point name, recorded with its distribution."""
+    """Load and register one installed plugin under its entry-point name, whatever the selection variables say."""
     existing = plugins._records.get(entry.name)
     if existing is not None and existing.status != "blocked":
         return  # loaded (or failed) already
-    distribution, version = _distribution(entry)
-    record = plugins.PluginRecord(name=entry.name, distribution=distribution, version=version, module=entry.value)
-    plugins._records[entry.name] = record
-    try:
-        plugin = entry.load()
-    except Exception as error:
-        plugins.record_failure(record, error, "import")
-        return
-    if manager.is_registered(plugin):
-        return
-    manager.register(plugin, name=entry.name)
-    _check_hooks(manager, plugin, record)
+    plugins._load_entry_point(manager, entry, select=False)
 
 
 def _unique_name(manager: pluggy.PluginManager, plugin: Any) -> str:
@@ -119,8 +88,7 @@ def _register_ad_hoc(manager: pluggy.PluginManager, plugin: Any) -> None:
     module = getattr(plugin, "__name__", None) or repr(plugin)
     record = plugins.PluginRecord(name=name, distribution=f"test-{name}", version="0", module=str(module))
     plugins._records[name] = record
-    manager.register(plugin, name=name)
-    _check_hooks(manager, plugin, record)
+    plugins.register_checked(manager, plugin, record)
 
 
 def _fresh_manager() -> pluggy.PluginManager:
