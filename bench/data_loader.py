@@ -115,9 +115,11 @@ def time_loader(loader: Any, epochs: int) -> dict[str, float]:
 
 
 def pipeline_loader(root: Path, options: argparse.Namespace, *, cache: bool) -> Any:
-    from geofm_datasets.segmentation import build_geotiff_segmentation
+    from geofm.data import build_dataset
+    from geofm_datasets.segmentation.specs import GEOTIFF_SEGMENTATION_SPEC
 
-    module = build_geotiff_segmentation(
+    module = build_dataset(
+        GEOTIFF_SEGMENTATION_SPEC,
         data_root=root,
         bands=list(SELECTED),
         batch_size=options.batch_size,

@@ -1,20 +1,20 @@
 """Benchmark of `geofm predict`: throughput, peak memory and tiling overhead on generated scenes (CPU).
 
 For each scene size (default 2048 and 8192 pixels square, 6 bands int16, tiled and deflate-compressed)
-a fresh interpreter sets glibc's allocator as `geofm predict` does (`geofm.allocator`), loads a tiny model
+a fresh interpreter sets glibc's allocator as `geofm predict` does (`geofm.predict.allocator`), loads a tiny model
 (tiny_vit + linear decoder), opens the scene to count its tiles and runs one warm-up batch (first-call
 costs such as oneDNN's kernel selection). Untimed so far. It then runs four timed jobs ``--repeats``
 times (default: 31 at 2048 pixels, fewer for larger scenes, at least 5), in an order that rotates from
 one repeat to the next:
 
-- `geofm.inference.predict` on the scene: finding the input, checking its bands, reading, normalising,
+- `geofm.predict.predict` on the scene: finding the input, checking its bands, reading, normalising,
   the model, blending, writing and compressing the output GeoTIFF;
 - the bare model forward on the same tiles (``bare_forward_s``): the same number of tiles in the same
   batches, from random batches in memory, one ``model(batch)`` call after another with all of torch's
   threads, the way one calls a model;
 - the same bare forward run the way predict runs the model (``bare_forward_as_predict_runs_it_s``): on a
-  CPU whose cores torch's threads fill, `geofm.inference.STREAMS` calls at once, each with its share of
-  the threads (`geofm.inference._plan`);
+  CPU whose cores torch's threads fill, `geofm.predict.schedule.STREAMS` calls at once, each with its share
+  of the threads (`geofm.predict.schedule.call_schedule`);
 - the same `predict` with a model whose forward only returns zeros of the output's shape: the pipeline
   around the model alone (``pipeline_without_model_s``, median).
 
@@ -60,6 +60,18 @@ MEAN = [1000.0, 1100.0, 1200.0, 2500.0, 1800.0, 1300.0]
 STD = [300.0, 320.0, 400.0, 800.0, 600.0, 500.0]
 CLASSES = ("background", "target")
 DECODER = "linear"
+NOTES = [
+    "figures measured once on a 2-core VM, behind choices in geofm.predict (not measured by this run):",
+    "CallSchedule.fitted: a 512 x 512 chip of 8 + 1 tiles took 70 % longer as two calls on shares of the threads "
+    "than as one call on all of them, so several calls at once need a full batch each",
+    "call_schedule: two one-thread model calls ran the same tiles 11 % faster than one two-thread call on 2 cores",
+    "allocator.keep_freed_memory: without it, 20,000 to 40,000 page faults per 2048 x 2048 scene with this tiny "
+    "model (none for the bare model loop); at about 4 microseconds a fault, 0.1 to 0.16 s, 5 to 8 % of the model's "
+    "time",
+    "class maps: deflate packs a uint8 class map 20 % smaller without a TIFF predictor than with one",
+    "argmax_channels (one pass per class) is several times faster than argmax(axis=0) on a channel-first array",
+]
+"""Figures once measured for choices made in geofm.predict, printed with the report."""
 
 
 def peak_rss_mb() -> float:
@@ -137,10 +149,10 @@ def prepare(args: argparse.Namespace) -> tuple[Any, int]:
     import rasterio
     import torch
 
-    from geofm._tiling import tile_starts
-    from geofm.loading import load_run_model
+    from geofm.predict import load_run
+    from geofm.predict.tiling import tile_starts
 
-    loaded = load_run_model(args.run)
+    loaded = load_run(args.run)
     with rasterio.open(args.scene) as src:
         height, width = src.height, src.width
     tiles = len(tile_starts(height, args.tile_size, args.overlap)) * len(
@@ -173,8 +185,10 @@ BARE_INPUT_MB = 128
 """The random batches the bare forwards take their input from span this much memory (or one per batch)."""
 
 
-def bare_forwards(loaded: Any, plan: Any, tiles: int, batch_size: int, tile_size: int) -> dict[str, Callable[[], None]]:
-    """The bare model forward over ``tiles`` tiles in batches: as a plain loop, and as predict's ``plan`` runs it.
+def bare_forwards(
+    loaded: Any, schedule: Any, tiles: int, batch_size: int, tile_size: int
+) -> dict[str, Callable[[], None]]:
+    """The bare model forward over ``tiles`` tiles in batches: as a plain loop, and as predict's ``schedule`` runs it.
 
     The batches come in turn from distinct random arrays that span :data:`BARE_INPUT_MB` (four times a
     32 MB last-level cache), as the tiles of a scene lie in memory, not in the CPU's cache: one batch used
@@ -184,13 +198,13 @@ def bare_forwards(loaded: Any, plan: Any, tiles: int, batch_size: int, tile_size
 
     import torch
 
-    from geofm.inference import _torch_threads
+    from geofm.predict.schedule import torch_threads
 
     sizes = [min(batch_size, tiles - start) for start in range(0, tiles, batch_size)]
     shape = (batch_size, len(BANDS), tile_size, tile_size)
     count = min(len(sizes), max(2, round(BARE_INPUT_MB * 2**20 / (4 * math.prod(shape)))))  # float32 batches
     inputs = [torch.randn(shape) for _ in range(count)]
-    calls = ThreadPoolExecutor(plan.streams)
+    calls = ThreadPoolExecutor(schedule.streams)
 
     def call(index: int) -> None:
         with torch.inference_mode():
@@ -201,7 +215,7 @@ def bare_forwards(loaded: Any, plan: Any, tiles: int, batch_size: int, tile_size
             call(index)
 
     def as_predict_runs_it() -> None:
-        with _torch_threads(plan.model_threads):
+        with torch_threads(schedule.model_threads):
             list(calls.map(call, range(len(sizes))))
 
     return {"bare": plain, "bare_threaded": as_predict_runs_it}
@@ -211,13 +225,14 @@ def child(args: argparse.Namespace) -> dict:
     """Time `predict`, its pipeline alone and the bare forwards over the same tiles, in turn; and the peak RSS."""
     import torch
 
-    from geofm.allocator import keep_freed_memory
-    from geofm.inference import _plan, predict
+    from geofm.predict import predict
+    from geofm.predict.allocator import keep_freed_memory
+    from geofm.predict.schedule import call_schedule
 
     keep_freed_memory()  # as `geofm predict` does; the bare forwards run under the same setting
     loaded, tiles = prepare(args)
     rss_loaded = peak_rss_mb()
-    plan = _plan(torch.device("cpu")).fitted(tiles // args.batch_size)
+    schedule = call_schedule(torch.device("cpu")).fitted(tiles // args.batch_size)
     predict_scene = functools.partial(
         predict,
         args.run,
@@ -235,7 +250,7 @@ def child(args: argparse.Namespace) -> dict:
     }
     jobs["predict"]()  # the peak RSS of predict alone, before the bare forwards' inputs exist
     peak = peak_rss_mb()
-    jobs.update(bare_forwards(loaded, plan, tiles, args.batch_size, args.tile_size))
+    jobs.update(bare_forwards(loaded, schedule, tiles, args.batch_size, args.tile_size))
     times: dict[str, list[float]] = {name: [] for name in jobs}
     for name in ("bare", "bare_threaded"):
         jobs[name]()  # warm-up of the threads that run the model
@@ -251,8 +266,8 @@ def child(args: argparse.Namespace) -> dict:
         "times": times,
         "peak_rss_mb": peak,
         "rss_after_model_load_mb": rss_loaded,
-        "model_calls_at_once": plan.streams,
-        "threads_per_call": plan.model_threads,
+        "model_calls_at_once": schedule.streams,
+        "threads_per_call": schedule.model_threads,
     }
 
 
@@ -366,6 +381,7 @@ def main() -> None:
         "overlap": args.overlap,
         "batch_size": args.batch_size,
         "scenes": results,
+        "notes": NOTES,
     }
     by_size = {r["size"]: r for r in results}
     if 2048 in by_size and 8192 in by_size:

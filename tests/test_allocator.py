@@ -1,4 +1,4 @@
-"""geofm.allocator: glibc's thresholds are fixed unless the user tuned the allocator; geofm predict sets them."""
+"""geofm.predict.allocator: glibc's thresholds are fixed unless the user tuned them; geofm predict sets them."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import platform
 
 import pytest
 
-from geofm import allocator
+from geofm.predict import allocator
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 def test_thresholds_are_applied_on_glibc(monkeypatch) -> None:
-    for name in allocator._USER_SETTINGS:
+    for name in allocator.USER_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     assert allocator.keep_freed_memory() is True
 
@@ -30,14 +30,16 @@ def test_off_glibc_nothing_is_touched(monkeypatch) -> None:
 
 
 def test_geofm_predict_keeps_freed_memory(monkeypatch, tmp_path) -> None:
+    import importlib
+
     from typer.testing import CliRunner
 
-    import geofm.inference
     from geofm_cli.app import app
 
+    package = importlib.import_module("geofm.predict")  # the package; the attribute geofm.predict is the function
     calls = []
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append("allocator") or True)
-    monkeypatch.setattr(geofm.inference, "predict", lambda *args, **kwargs: calls.append("predict") or [])
+    monkeypatch.setattr(package, "predict", lambda *args, **kwargs: calls.append("predict") or [])
     result = CliRunner().invoke(app, ["predict", str(tmp_path), "scene.tif", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     assert calls == ["allocator", "predict"]

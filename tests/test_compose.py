@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from geofm import registry
 from geofm.compose import build_model, plan_composition
 from geofm.errors import ConfigError, IncompatibleComponentsError
 from geofm.hookspecs import hookimpl
-from geofm.plugins import get_plugin_manager
+from geofm.registry import get_registry
 from geofm.specs import DecoderSpec
+from geofm.testing import isolated_plugins
 
 # --- test decoders, registered through a test-only plugin -------------------------------------------
 
@@ -82,23 +82,14 @@ class _TestDecoders:
         return [FPN, CONV, MLP]
 
 
-_PLUGIN_NAME = "geofm-test-compose-decoders"
-
-
 @pytest.fixture
 def test_decoders() -> Iterator[None]:
-    manager = get_plugin_manager()
-    manager.register(_TestDecoders(), name=_PLUGIN_NAME)
-    registry._reset()
-    try:
+    with isolated_plugins(_TestDecoders()):
         yield
-    finally:
-        manager.unregister(name=_PLUGIN_NAME)
-        registry._reset()
 
 
 def _backbone(name: str):
-    return registry.get_registry("backbones").get(name)
+    return get_registry("backbones").get(name)
 
 
 # --- planning (pure) -----------------------------------------------------------------------------------
@@ -113,14 +104,14 @@ def test_plan_inserts_necks_for_token_backbone() -> None:
         {"name": "tokens_to_map"},
         {"name": "interpolate_pyramid"},
     ]
-    assert plan_composition(vit, MLP, task_type="classification") == [{"name": "token_pool", "mode": "mean"}]
+    assert plan_composition(vit, MLP, task_type="classification") == [{"name": "token_pool"}]
 
 
 def test_plan_for_cnn_backbone() -> None:
     resnet = _backbone("timm_resnet18")
     assert plan_composition(resnet, FPN) == [{"name": "select_levels", "levels": [1, 2, 3, 4]}]
     assert plan_composition(resnet, CONV) == [{"name": "select_levels", "levels": [4]}]
-    assert plan_composition(resnet, MLP, task_type="classification") == [{"name": "global_pool", "mode": "mean"}]
+    assert plan_composition(resnet, MLP, task_type="classification") == [{"name": "global_pool"}]
 
 
 def test_plan_error_names_missing_necks() -> None:

@@ -51,13 +51,13 @@ def test_yaml_that_is_not_a_mapping_is_an_error(tmp_path):
 
 def test_a_run_without_a_dataset_uses_the_demo_of_its_task():
     from geofm.errors import ConfigError
-    from geofm.resolve import _with_default_dataset
+    from geofm.resolve import with_default_dataset
 
-    assert _with_default_dataset(validate_config({})).dataset.name == "demo"
+    assert with_default_dataset(validate_config({})).dataset.name == "demo"
     regression = validate_config({"task": {"name": "regression"}})
-    assert _with_default_dataset(regression).dataset.name == "demo_regression"
+    assert with_default_dataset(regression).dataset.name == "demo_regression"
     with pytest.raises(ConfigError, match="--dataset"):
-        _with_default_dataset(validate_config({"task": {"name": "classification"}}))
+        with_default_dataset(validate_config({"task": {"name": "classification"}}))
 
 
 def test_a_top_level_key_with_brackets_is_named_not_a_crash() -> None:

@@ -101,7 +101,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> FakeSnapshot:
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("GEOFM_OFFLINE", raising=False)
-    monkeypatch.setattr(geofm.hub, "_hub_reachable", lambda: True)  # the fake hub answers
+    monkeypatch.setattr(geofm.hub, "hub_reachable", lambda: True)  # the fake hub answers
     return fake
 
 

@@ -124,7 +124,7 @@ def test_every_task_gets_its_pictures(task: str, trained) -> None:
 @pytest.mark.parametrize("task", list(EXPECTED))
 def test_the_pictures_show_what_the_run_scored(task: str, trained) -> None:
     """The confusion matrix and the scatter are drawn from the numbers the run's validation reported."""
-    from geofm.plots._collect import MAX_SCATTER_POINTS, collect
+    from geofm.plots.collect import MAX_SCATTER_POINTS, collect
 
     summary = trained(task)
     built = _rebuild(Path(summary["run_dir"]))

@@ -407,10 +407,15 @@ def test_check_built_names_the_missing_attribute():
         check_built("backbones", wrong, spec)
 
 
-def test_crop_size_for_a_dataset_that_does_not_declare_it_is_refused(monkeypatch):
-    from geofm import resolve
+def record_keywords(**keywords):
+    """A keyword-form dataset factory that declares no crop_size: it returns what it was given."""
+    return keywords
 
-    spec = DatasetSpec(name="plain", summary="", factory="geofm.specs:resolve_factory")
+
+def test_crop_size_for_a_dataset_that_does_not_declare_it_is_refused():
+    from geofm.data.factory import DatasetOptions, build_datamodule
+
+    spec = DatasetSpec(name="plain", summary="", factory=f"{__name__}:record_keywords")
     with pytest.raises(ConfigError, match="dataset plain takes no crop_size"):
-        resolve._crop_option(spec, 64)
-    assert resolve._crop_option(spec, None) == {}
+        build_datamodule(spec, DatasetOptions(spec, crop_size=64))
+    assert "crop_size" not in build_datamodule(spec, DatasetOptions(spec))

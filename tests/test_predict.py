@@ -15,10 +15,10 @@ import pytest
 rasterio = pytest.importorskip("rasterio")
 torch = pytest.importorskip("torch")
 
-from geofm._tiling import StripeAccumulator, blend_window, tile_starts  # noqa: E402
 from geofm.errors import ConfigError, DataError  # noqa: E402
-from geofm.inference import predict  # noqa: E402
-from geofm.loading import load_run_model  # noqa: E402
+from geofm.predict import CallSchedule, load_run, predict  # noqa: E402
+from geofm.predict.schedule import WRITE_QUEUE, call_schedule, torch_threads  # noqa: E402
+from geofm.predict.tiling import StripeAccumulator, StripeBlender, blend_window, tile_starts  # noqa: E402
 from geofm.testing import isolated_plugins, write_geotiff  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
@@ -183,7 +183,7 @@ def reference_validity(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def reference(run_dir: Path, data: np.ndarray, kind: str = "probabilities") -> tuple[np.ndarray, np.ndarray]:
     """One whole-scene forward: (K, H, W) output and (H, W) validity."""
     x, valid = reference_validity(data)
-    loaded = load_run_model(run_dir)
+    loaded = load_run(run_dir)
     with torch.inference_mode():
         out = loaded.model(torch.from_numpy(x)[None])[0]
     if kind == "probabilities":
@@ -230,16 +230,29 @@ def test_stripe_releases_finished_rows_and_keeps_one_tile_of_rows() -> None:
 
 
 def test_stripe_reader_decodes_each_scene_row_once(tmp_path: Path) -> None:
-    from geofm._scene import SceneBands, StripeReader
+    from geofm.predict.scene import SceneBands, StripeReader
+
+    class CountingReads:
+        """An open dataset that records the rows each of its reads decodes."""
+
+        def __init__(self, src) -> None:
+            self.src = src
+            self.decoded: list[tuple[int, int]] = []
+
+        def __getattr__(self, name: str):
+            return getattr(self.src, name)
+
+        def read(self, *args, window, **kwargs):
+            self.decoded.append((int(window.row_off), int(window.height)))
+            return self.src.read(*args, window=window, **kwargs)
 
     path = tmp_path / "rows.tif"
     data = np.arange(3 * 40 * 7, dtype=np.int16).reshape(3, 40, 7)
     write_geotiff(path, data)
-    with rasterio.open(path) as src:
+    with rasterio.open(path) as opened:
+        src = CountingReads(opened)
         reader = StripeReader(src, SceneBands(indexes=(3, 1), nodata=None, by_name=False), max_height=16)
-        decoded = []
-        read = reader._read
-        reader._read = lambda top, height, out: (decoded.append((top, height)), read(top, height, out))
+        decoded = src.decoded
         starts = tile_starts(40, 16, 4)
         for top in starts:
             height = min(16, 40 - top)
@@ -318,65 +331,55 @@ def test_regression_values_match_whole_scene_forward(plugin, tmp_path: Path) -> 
 
 
 def test_memory_is_one_stripe_of_tile_rows_and_bf16_runs(plugin, tmp_path: Path, monkeypatch) -> None:
-    import geofm.inference
+    shapes = {}
+    add = StripeAccumulator.add
 
-    shapes = []
+    def recording_add(self, *args) -> None:
+        shapes[id(self)] = self.values.shape
+        add(self, *args)
 
-    class Recording(geofm.inference.StripeAccumulator):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            shapes.append(self.values.shape)
-
-    monkeypatch.setattr(geofm.inference, "StripeAccumulator", Recording)
+    monkeypatch.setattr(StripeAccumulator, "add", recording_add)
     run_dir = make_run(tmp_path)
     scene = tmp_path / "tall.tif"
     data = make_scene(scene, 700, 90)
     (out,) = predict(run_dir, [scene], tmp_path, tile_size=64, overlap=8, precision="bf16")
-    assert shapes == [(len(CLASSES), 64, 90)]  # one tile of rows across the width, whatever the height
+    assert list(shapes.values()) == [(len(CLASSES), 64, 90)]  # one tile of rows across the width, whatever the height
     expected, valid = reference(run_dir, data)
     with rasterio.open(out) as dst:
         classes = dst.read(1)
     assert (classes[valid] == expected.argmax(0)[valid]).mean() > 0.95  # bf16 rounding may flip close calls
 
 
-def test_plan_splits_the_cores_between_model_calls_only_where_torch_fills_them(monkeypatch) -> None:
-    from geofm.inference import _Plan, _plan
-
-    monkeypatch.setattr("geofm.inference._cpu_cores", lambda: 8)
+def test_schedule_splits_the_cores_between_model_calls_only_where_torch_fills_them(monkeypatch) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
-    assert _plan(torch.device("cpu")).fitted(10) == _Plan(streams=2, model_threads=4, io_threads=8)
-    assert _plan(torch.device("cpu")).fitted(1) == _Plan(streams=1, model_threads=None, io_threads=8)  # one batch
+    assert call_schedule(cpu, cores=8).fitted(10) == CallSchedule(streams=2, model_threads=4, io_threads=8)
+    assert call_schedule(cpu, cores=8).fitted(1) == CallSchedule(streams=1, model_threads=None, io_threads=8)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
-    assert _plan(torch.device("cpu")).fitted(10) == _Plan(streams=1, model_threads=None, io_threads=2)  # 2 cores free
-    assert _plan(torch.device("cuda")).fitted(10) == _Plan(streams=1, model_threads=None, io_threads=7)
-    monkeypatch.setattr("geofm.inference._cpu_cores", lambda: 1)
+    assert call_schedule(cpu, cores=8).fitted(10) == CallSchedule(1, None, io_threads=2)  # 2 cores free
+    assert call_schedule(cuda, cores=8).fitted(10) == CallSchedule(streams=1, model_threads=None, io_threads=7)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert _plan(torch.device("cpu")).fitted(10) == _Plan(streams=1, model_threads=None, io_threads=1)
+    assert call_schedule(cpu, cores=1).fitted(10) == CallSchedule(streams=1, model_threads=None, io_threads=1)
 
 
-PLANS = [(1, None, 1), (1, None, 3), (2, 1, 2), (3, 1, 1)]
+SCHEDULES = [(1, None, 1), (1, None, 3), (2, 1, 2), (3, 1, 1)]
 
 
 @pytest.fixture
 def one_torch_thread():
-    """Model calls with one thread whatever the plan: sums then add up in the same order, bit for bit."""
-    from geofm.inference import _torch_threads
-
-    with _torch_threads(1):
+    """Model calls with one thread whatever the schedule: sums then add up in the same order, bit for bit."""
+    with torch_threads(1):
         yield
 
 
-@pytest.mark.parametrize("plan", PLANS)
-def test_every_plan_writes_the_same_file(plugin, tmp_path: Path, monkeypatch, one_torch_thread, plan) -> None:
-    import geofm.inference
-
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_every_schedule_writes_the_same_file(plugin, tmp_path: Path, one_torch_thread, schedule) -> None:
     run_dir = make_run(tmp_path)
     scene = tmp_path / "scene.tif"
     data = make_scene(scene, 300, 333, seed=3)
     options = {"tile_size": 64, "overlap": 16, "batch_size": 5, "output": "probabilities"}
     (default,) = predict(run_dir, [scene], tmp_path / "default", **options)
-    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(*plan))
-    (other,) = predict(run_dir, [scene], tmp_path / "other", **options)
+    (other,) = predict(run_dir, [scene], tmp_path / "other", schedule=CallSchedule(*schedule), **options)
     with rasterio.open(default) as a, rasterio.open(other) as b:
         first, second = a.read(), b.read()
     np.testing.assert_array_equal(first, second)  # bit for bit, NaN where invalid
@@ -387,14 +390,17 @@ def test_every_plan_writes_the_same_file(plugin, tmp_path: Path, monkeypatch, on
 def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tmp_path: Path, monkeypatch) -> None:
     import threading
 
-    import geofm.inference
-
+    run_dir = make_run(tmp_path)
+    scene = tmp_path / "scene.tif"
+    data = make_scene(scene, 150, 150)  # every batch of tiles holds valid pixels: each is a model call
+    calls = -(-(len(tile_starts(150, 32, 8)) ** 2) // 3)  # batches of 3 tiles
+    loaded = load_run(run_dir)
     progress = threading.Condition()
-    seen = {"started": 0, "waited": 0, "last": False, "threads": set(), "callers": set(), "blenders": set()}
-    call, blend = geofm.inference._Runner.__call__, geofm.inference.StripeBlender.add
+    seen = {"started": 0, "waited": 0, "threads": set(), "callers": set(), "blenders": set()}
+    forward, blend = loaded.model.forward, StripeBlender.add
     threads_before = torch.get_num_threads()
 
-    def call_beside_the_next(self, batch, meta):
+    def forward_beside_the_next(image, **meta):
         with progress:
             index = seen["started"]
             seen["started"] += 1
@@ -402,31 +408,19 @@ def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tm
             seen["callers"].add(threading.get_ident())
             progress.notify_all()
             # only a pipeline that starts call index + 1 while this one runs gets past at once
-            if not progress.wait_for(lambda: seen["started"] > index + 1 or seen["last"], timeout=2):
+            if not progress.wait_for(lambda: seen["started"] > index + 1 or index + 1 == calls, timeout=2):
                 seen["waited"] += 1
-        return call(self, batch, meta)
+        return forward(image, **meta)
 
     def watched_blend(self, tiles, results, valids) -> None:
         seen["blenders"].add(threading.get_ident())
         blend(self, tiles, results, valids)
 
-    read_batches = geofm.inference.read_batches
-
-    def reads_that_say_when_they_end(*args, **kwargs):
-        yield from read_batches(*args, **kwargs)
-        with progress:
-            seen["last"] = True
-            progress.notify_all()
-
-    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(2, 1, 1))
-    monkeypatch.setattr(geofm.inference._Runner, "__call__", call_beside_the_next)
-    monkeypatch.setattr(geofm.inference.StripeBlender, "add", watched_blend)
-    monkeypatch.setattr(geofm.inference, "read_batches", reads_that_say_when_they_end)
-    run_dir = make_run(tmp_path)
-    scene = tmp_path / "scene.tif"
-    data = make_scene(scene, 150, 150)
-    (out,) = predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=3, output="probabilities")
-    assert seen["started"] > 5
+    monkeypatch.setattr(loaded.model, "forward", forward_beside_the_next)
+    monkeypatch.setattr(StripeBlender, "add", watched_blend)
+    options = {"tile_size": 32, "overlap": 8, "batch_size": 3, "output": "probabilities"}
+    (out,) = predict(run_dir, [scene], tmp_path / "out", loaded=loaded, schedule=CallSchedule(2, 1, 1), **options)
+    assert seen["started"] == calls
     assert seen["waited"] == 0  # each call ran while the next one started
     assert seen["threads"] == {1}  # each call had its share of the threads ...
     assert torch.get_num_threads() == threads_before  # ... and torch's setting is back afterwards
@@ -437,31 +431,30 @@ def test_model_calls_run_side_by_side_with_their_share_of_the_threads(plugin, tm
         np.testing.assert_allclose(dst.read()[:, valid], expected[:, valid], atol=1e-5)
 
 
-@pytest.mark.parametrize("plan", [(1, None, 1), (2, 1, 1)])
+@pytest.mark.parametrize("schedule", [(1, None, 1), (2, 1, 1)])
 @pytest.mark.parametrize("stage", ["writer", "model"])
 def test_a_failure_while_predicting_stops_the_scene_and_leaves_no_file(
-    plugin, tmp_path: Path, monkeypatch, plan, stage: str
+    plugin, tmp_path: Path, monkeypatch, schedule, stage: str
 ) -> None:
-    import geofm.inference
-
+    run_dir = make_run(tmp_path)
+    loaded = load_run(run_dir)
     calls = []
 
-    def failing(*args):
+    def failing(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full" if stage == "writer" else "model failed")
-        return real(*args)
+        return real(*args, **kwargs)
 
-    target = (geofm.inference.StripeBlender, "add") if stage == "writer" else (geofm.inference._Runner, "__call__")
+    target = (StripeBlender, "add") if stage == "writer" else (loaded.model, "forward")
     real = getattr(*target)
-    monkeypatch.setattr(geofm.inference, "_plan", lambda device: geofm.inference._Plan(*plan))
     monkeypatch.setattr(*target, failing)
-    run_dir = make_run(tmp_path)
     scene = tmp_path / "scene.tif"
     make_scene(scene, 200, 200)
     with pytest.raises(OSError, match=r"disk full|model failed"):
-        predict(run_dir, [scene], tmp_path / "out", tile_size=32, overlap=8, batch_size=2)
-    assert 2 <= len(calls) <= 2 + geofm.inference.WRITE_QUEUE + plan[0]  # stopped soon, not after every batch
+        options = {"tile_size": 32, "overlap": 8, "batch_size": 2}
+        predict(run_dir, [scene], tmp_path / "out", loaded=loaded, schedule=CallSchedule(*schedule), **options)
+    assert 2 <= len(calls) <= 2 + WRITE_QUEUE + schedule[0]  # stopped soon, not after every batch
     assert not list((tmp_path / "out").iterdir())
 
 
@@ -493,7 +486,7 @@ def test_a_damaged_scene_is_a_clear_error_and_leaves_no_output(
     assert not written  # neither an output nor a .partial file
 
 
-def test_band_mismatch_is_reported_before_any_compute(plugin, tmp_path: Path, monkeypatch) -> None:
+def test_band_mismatch_is_reported_before_any_compute(plugin, tmp_path: Path) -> None:
     run_dir = make_run(tmp_path)
     good = tmp_path / "a_good.tif"
     make_scene(good, 40, 40)
@@ -502,11 +495,7 @@ def test_band_mismatch_is_reported_before_any_compute(plugin, tmp_path: Path, mo
     unnamed = tmp_path / "c_unnamed.tif"
     write_geotiff(unnamed, np.ones((5, 40, 40), np.float32))
 
-    def no_compute(*args, **kwargs):
-        raise AssertionError("a scene was computed before the bands of every input were checked")
-
-    monkeypatch.setattr("geofm.inference.predict_scene", no_compute)
-    with pytest.raises(DataError) as error:
+    with pytest.raises(DataError) as error:  # a computed scene would have made the --out folder
         predict(run_dir, [good, missing], tmp_path / "out")
     message = str(error.value)
     assert "NIR_NARROW" in message and "SWIR_1" in message and "B4 = RED" in message

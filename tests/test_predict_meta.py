@@ -13,8 +13,7 @@ rasterio = pytest.importorskip("rasterio")
 torch = pytest.importorskip("torch")
 
 from geofm.data import center_latlon  # noqa: E402
-from geofm.inference import predict  # noqa: E402
-from geofm.loading import LoadedRun  # noqa: E402
+from geofm.predict import LoadedRun, predict  # noqa: E402
 from geofm.testing import write_geotiff  # noqa: E402
 
 BANDS = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
@@ -30,7 +29,7 @@ CHIPS = (  # file stem (a date as the datasets read it), CRS, origin, pixel size
 
 
 def loaded_run(tmp_path: Path, model: torch.nn.Module, frames: int = 1, bands: list[str] = BANDS) -> LoadedRun:
-    """A LoadedRun around ``model`` as :func:`geofm.loading.load_run_model` returns it."""
+    """A LoadedRun around ``model`` as :func:`geofm.predict.load_run` returns it."""
     return LoadedRun(
         model=model.eval(),
         config={"backbone": {"name": "test_backbone"}, "decoder": {"name": "test_decoder"}},

@@ -1,7 +1,7 @@
 """Predict on detection and instance segmentation runs: one feature per object across overlapping tiles.
 
 The run directories have the real layout (config.yaml, checkpoints/best.ckpt) and load through
-``geofm.loading.load_run_model`` -> ``build_run_model`` -> ``DetectionModel``; only the detector is a stub
+``geofm.predict.load_run`` -> ``build_run_model`` -> ``DetectionModel``; only the detector is a stub
 (registered by a test plugin): it finds the bright rectangles of each tile by thresholding its first band,
 reads each one's class from the second band and its score from the third, and reports a rectangle cut by
 the tile's edge as the tile sees it, cut, as a real detector would.
@@ -25,8 +25,7 @@ pyogrio = pytest.importorskip("pyogrio")
 shapely = pytest.importorskip("shapely")
 
 from geofm.errors import ConfigError, DataError  # noqa: E402
-from geofm.inference import predict  # noqa: E402
-from geofm.loading import LoadedRun  # noqa: E402
+from geofm.predict import LoadedRun, predict  # noqa: E402
 from geofm.testing import isolated_plugins, write_geotiff  # noqa: E402
 
 BANDS = ["BLUE", "GREEN", "RED"]  # brightness, class index, score
@@ -230,9 +229,9 @@ def test_the_stub_reports_an_object_cut_by_a_tile_edge_as_cut(plugin, tmp_path: 
     run_dir = make_run(tmp_path)
     make_scene(tmp_path / "scene.tif", [A])
     (whole,) = predict(run_dir, [tmp_path / "scene.tif"], tmp_path / "whole", tile_size=128)
-    from geofm.loading import load_run_model
+    from geofm.predict import load_run
 
-    loaded = load_run_model(run_dir)
+    loaded = load_run(run_dir)
     with rasterio.open(tmp_path / "scene.tif") as src:
         tile = torch.from_numpy(src.read(window=((0, 64), (0, 64))))[None]
     with torch.inference_mode():

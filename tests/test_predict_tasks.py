@@ -13,8 +13,7 @@ rasterio = pytest.importorskip("rasterio")
 torch = pytest.importorskip("torch")
 
 from geofm.errors import ConfigError, DataError  # noqa: E402
-from geofm.inference import predict  # noqa: E402
-from geofm.loading import LoadedRun  # noqa: E402
+from geofm.predict import LoadedRun, predict  # noqa: E402
 from geofm.testing import write_geotiff  # noqa: E402
 
 BANDS = ("BLUE", "GREEN", "RED", "NIR_NARROW")
@@ -28,7 +27,7 @@ SMALL_VIT = {"embed_dim": 24, "num_heads": 2}
 
 
 def make_loaded(tmp_path: Path, model: torch.nn.Module, task: str, frames: int = 1, names=CLASSES) -> LoadedRun:
-    """A LoadedRun around ``model`` as :func:`geofm.loading.load_run_model` returns it."""
+    """A LoadedRun around ``model`` as :func:`geofm.predict.load_run` returns it."""
     return LoadedRun(
         model=model.eval(),
         config={"backbone": {"name": "test_backbone"}, "decoder": {"name": "test_decoder"}},
@@ -177,7 +176,7 @@ def test_multilabel_runs_give_one_sigmoid_band_per_class_and_refuse_class_maps(t
 def test_a_classification_run_directory_predicts(tmp_path: Path) -> None:
     import yaml
 
-    from geofm.loading import load_run_model
+    from geofm.predict import load_run
 
     model = classifier()
     run_dir = tmp_path / "run"
@@ -198,7 +197,7 @@ def test_a_classification_run_directory_predicts(tmp_path: Path) -> None:
     data = chip(64, 64, seed=4)
     write_geotiff(tmp_path / "chip.tif", data)
     (out,) = predict(run_dir, [tmp_path / "chip.tif"], tmp_path / "out", tile_size=64)
-    assert load_run_model(run_dir).task_type == "classification"
+    assert load_run(run_dir).task_type == "classification"
     with rasterio.open(out) as dst:
         assert (dst.read(1) == forward(model, normalised(data)).argmax()).all()
 
@@ -293,7 +292,7 @@ def test_multi_temporal_band_mismatches_are_one_line_errors_before_any_compute(t
     def no_compute(*args, **kwargs):
         raise AssertionError("a scene was computed before the bands of every input were checked")
 
-    monkeypatch.setattr("geofm.inference.predict_scene", no_compute)
+    monkeypatch.setattr(loaded.model, "forward", no_compute)
     with pytest.raises(DataError) as error:
         predict(None, [tmp_path / "good.tif", tmp_path / "short.tif"], tmp_path / "out", loaded=loaded)
     message = str(error.value)
@@ -309,14 +308,13 @@ def test_multi_temporal_band_mismatches_are_one_line_errors_before_any_compute(t
 
 
 @pytest.fixture
-def untouchable(tmp_path: Path, monkeypatch) -> tuple[Path, list[Path]]:
-    """A scene, and a guard that fails when the run would be loaded; the listing of ``tmp_path`` before."""
+def untouchable(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A scene beside no run, and the listing of ``tmp_path`` before.
+
+    Reading the missing run ``<tmp_path>/run`` is a ConfigError, so only a refusal of ``--out`` before the
+    run is read gives the DataError :func:`refused` expects.
+    """
     write_geotiff(tmp_path / "scene.tif", chip(16, 16))
-
-    def no_loading(*args, **kwargs):
-        raise AssertionError("the run was loaded before --out was checked")
-
-    monkeypatch.setattr("geofm.inference.load_run_model", no_loading)
     return tmp_path / "scene.tif", sorted(tmp_path.rglob("*"))
 
 
@@ -382,9 +380,9 @@ def test_read_only_out_folder_is_refused(tmp_path: Path, untouchable) -> None:
 
 
 def test_a_writable_out_check_leaves_nothing(tmp_path: Path) -> None:
-    from geofm.inference import check_out_dir
-
+    write_geotiff(tmp_path / "scene.tif", chip(16, 16))
     (tmp_path / "out").mkdir()
-    check_out_dir(tmp_path / "out")
-    check_out_dir(tmp_path / "new" / "deeper")
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out"]
+    for out in (tmp_path / "out", tmp_path / "new" / "deeper"):
+        with pytest.raises(ConfigError):  # --out passes its check; then the missing run is refused
+            predict(tmp_path / "run", [tmp_path / "scene.tif"], out)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "scene.tif"]

@@ -26,6 +26,7 @@ def _summary(result, out: Path) -> dict:
 
 
 def test_demo_regression_trains_below_the_mean_baseline(cli, regression_demo: Path, tmp_path: Path) -> None:
+    from geofm.data import build_dataset
     from geofm.registry import get_registry
 
     out = tmp_path / "runs"
@@ -37,8 +38,8 @@ def test_demo_regression_trains_below_the_mean_baseline(cli, regression_demo: Pa
     summary = _summary(result, out)
     assert summary["task"] == "regression" and summary["monitor"] == "val/rmse"
     assert set(summary["val"]) >= {"rmse", "mae", "r2", "loss"} and set(summary["test"]) >= {"rmse", "mae", "r2"}
-    module = get_registry("datasets").build(
-        "demo_regression", data_root=regression_demo, num_scenes=12, size=64, batch_size=2
+    module = build_dataset(
+        get_registry("datasets").get("demo_regression"), data_root=regression_demo, num_scenes=12, size=64, batch_size=2
     )
     baseline = module.mean_baseline("val")
     assert summary["val"]["rmse"] < baseline["rmse"], (summary["val"], baseline)

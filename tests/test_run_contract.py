@@ -111,11 +111,11 @@ def _case_config(case: str, data: dict[str, Path], out: Path) -> dict[str, Any]:
 
 def _validation_predictions(run_dir: Path) -> tuple[list[Path], Any, Any]:
     """The first validation batch, its files, and the model's own predictions for it."""
-    from geofm.loading import load_run_model
+    from geofm.predict import load_run
     from geofm.resolve import resolve_run
     from geofm.rundir import RunDir
 
-    loaded = load_run_model(run_dir)
+    loaded = load_run(run_dir)
     datamodule = resolve_run(RunDir.open(run_dir).read_config()).datamodule
     datamodule.setup("validate")
     batch = next(iter(datamodule.val_dataloader()))
@@ -207,7 +207,7 @@ def test_config_records_what_rebuilds_the_model(trained) -> None:
 
 def test_a_checkpoint_that_does_not_fit_says_so_in_one_paragraph(trained, tmp_path: Path) -> None:
     from geofm.errors import WeightsError
-    from geofm.loading import load_run_model
+    from geofm.predict import load_run
 
     copy = tmp_path / "run"
     shutil.copytree(trained("tiny_vit")["run_dir"], copy)
@@ -216,7 +216,7 @@ def test_a_checkpoint_that_does_not_fit_says_so_in_one_paragraph(trained, tmp_pa
     config["decoder"]["channels"] = 32
     (copy / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(WeightsError) as caught:
-        load_run_model(copy)
+        load_run(copy)
     message = str(caught.value)
     assert "does not fit" in message and "shape mismatch" in message and "more)" in message
     assert len(message) < 1500 and "\n" not in message

@@ -221,7 +221,7 @@ def fake_hub(tmp_path, monkeypatch):
     (tmp_path / "hub").mkdir()
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("GEOFM_OFFLINE", raising=False)
-    monkeypatch.setattr(geofm.hub, "_hub_reachable", lambda: True)
+    monkeypatch.setattr(geofm.hub, "hub_reachable", lambda: True)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
     return tmp_path / "hub", requests
 
@@ -253,7 +253,7 @@ def test_an_unreachable_hub_is_one_message_and_no_request(fake_hub, monkeypatch)
     import geofm.hub
 
     _, requests = fake_hub
-    monkeypatch.setattr(geofm.hub, "_hub_reachable", lambda: False)
+    monkeypatch.setattr(geofm.hub, "hub_reachable", lambda: False)
     with pytest.warns(UserWarning) as caught:
         resolved = resolve_weights(_hub_spec(None), "auto")
     assert not resolved.pretrained and requests == []
@@ -273,12 +273,12 @@ def test_the_hub_check_is_quick_and_made_once(monkeypatch):
         calls.append(timeout)
         raise OSError("no route")
 
-    geofm.hub._hub_reachable.cache_clear()
+    geofm.hub.hub_reachable.cache_clear()
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("GEOFM_OFFLINE", raising=False)
     started = time.perf_counter()
     assert "cannot be reached" in (geofm.hub.offline_reason() or "")
     assert "cannot be reached" in (geofm.hub.offline_reason() or "")
-    geofm.hub._hub_reachable.cache_clear()
+    geofm.hub.hub_reachable.cache_clear()
     assert calls == [geofm.hub.HUB_CHECK_TIMEOUT_S] and time.perf_counter() - started < 1

@@ -12,6 +12,7 @@ import warnings
 
 import typer
 
+from geofm.vocabulary import COMPONENT_KINDS
 from geofm_cli import data, tune, weights
 from geofm_cli.components import component_app
 from geofm_cli.export import export_command
@@ -59,7 +60,7 @@ def _configure_logging(verbose: int) -> None:
 
 
 app.add_typer(plugins_command, name="plugins")
-for _kind in ("backbones", "necks", "decoders", "datasets", "tasks"):
+for _kind in COMPONENT_KINDS:
     app.add_typer(component_app(_kind), name=_kind)
 app.command("run")(run_command)
 app.command("evaluate")(evaluate_command)

@@ -50,8 +50,8 @@ def predict_command(
     Detection and instance segmentation runs write each scene's objects as polygons (layer "objects" with
     class, class_index and score), merged across overlapping tiles so that each object comes out once.
     """
-    from geofm.allocator import keep_freed_memory
-    from geofm.inference import predict
+    from geofm.predict import predict
+    from geofm.predict.allocator import keep_freed_memory
 
     keep_freed_memory()  # no page faults in again on every model call between reads and writes
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import importlib as _importlib
 
-# the package geofm.tune is loaded before the function geofm.tune is bound, so that importing one of its
-# modules later (from geofm.tune.space import ...) cannot replace the function with the package
+# the packages geofm.tune and geofm.predict are loaded before the functions geofm.tune and geofm.predict are
+# bound, so that importing one of their modules later (from geofm.tune.space import ...) cannot replace the
+# function with the package
 _importlib.import_module("geofm.tune")
+_importlib.import_module("geofm.predict")
 
 from geofm.api import (  # noqa: E402
     build_backbone,

@@ -9,9 +9,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from geofm._compose_plan import DENSE_TASKS
 from geofm.contracts import check_features
 from geofm.features import FeatureContext
+from geofm.vocabulary import DENSE_TASKS
 
 __all__ = ["AuxBranch", "ComposedModel", "DetectionModel"]
 

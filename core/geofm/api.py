@@ -1,6 +1,7 @@
 """The public Python API; the CLI is a thin layer over these functions.
 
-Each function imports its heavy dependencies (torch, Lightning) only when called.
+Each function imports its heavy dependencies (torch, Lightning) only when called. ``build_backbone``,
+``build_model`` (:mod:`geofm.compose`) and ``evaluate`` (:mod:`geofm.runner`) are those modules' own.
 """
 
 from __future__ import annotations
@@ -8,13 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from geofm.compose import build_backbone, build_model
 from geofm.registry import get_registry
+from geofm.runner import evaluate
 from geofm.specs import ComponentSpec
-
-if TYPE_CHECKING:
-    from torch import nn
 
 __all__ = [
     "build_backbone",
@@ -39,44 +39,6 @@ def get_spec(kind: str, name: str) -> ComponentSpec:
     return get_registry(kind).get(name)
 
 
-def build_backbone(
-    name: str,
-    *,
-    weights: str | os.PathLike[str] | None = "auto",
-    bands: Sequence[str] | None = None,
-    num_frames: int | None = None,
-    img_size: int | None = None,
-    **options: Any,
-) -> nn.Module:
-    """Build backbone ``name`` with pretrained ``weights`` ("auto", "none", a tag or a file path).
-
-    ``bands`` names the input channels (any names of the band vocabulary); the backbone adapts its
-    input layer to them. The module's ``forward_features(x, **meta)`` returns one tensor per block/stage.
-    """
-    from geofm.compose import build_backbone as _build
-
-    return _build(name, weights=weights, bands=bands, num_frames=num_frames, img_size=img_size, **options)
-
-
-def build_model(
-    backbone: str,
-    decoder: str,
-    *,
-    necks: Sequence[str | Mapping[str, Any]] | None = None,
-    task: str = "segmentation",
-    num_classes: int = 2,
-    **options: Any,
-) -> nn.Module:
-    """Compose backbone -> necks -> decoder -> head into one module (necks inserted when ``None``).
-
-    ``options`` may hold ``weights``, ``bands``, ``img_size``, ``num_frames``, ``backbone_options``,
-    ``decoder_options`` and ``head_options``. Compatibility is checked before any weight is built.
-    """
-    from geofm.compose import build_model as _build
-
-    return _build(backbone, decoder, necks=necks, task=task, num_classes=num_classes, **options)
-
-
 def run(
     config: Mapping[str, Any] | str | os.PathLike[str] | None = None, *, resume: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
@@ -91,23 +53,6 @@ def run(
     return _run(config, resume=None if resume is None else str(resume))
 
 
-def evaluate(
-    run_dir: str | os.PathLike[str],
-    *,
-    checkpoint: str | os.PathLike[str] | None = None,
-    devices: int | str | list[int] | None = None,
-    plots: bool = True,
-) -> dict[str, Any]:
-    """Re-score a run's best checkpoint (or ``checkpoint``) on its validation and test splits, as ``geofm evaluate``.
-
-    ``devices`` of this machine score it (default: one, in this process), however the run was trained;
-    ``plots`` redraws the run's ``plots/``.
-    """
-    from geofm.runner import evaluate as _evaluate
-
-    return _evaluate(run_dir, checkpoint=checkpoint, devices=devices, plots=plots)
-
-
 def predict(
     run_dir_or_checkpoint: str | os.PathLike[str],
     inputs: Sequence[str | os.PathLike[str]],
@@ -115,7 +60,7 @@ def predict(
     **options: Any,
 ) -> list[Path]:
     """Tiled, streaming inference of GeoTIFF scenes into georeferenced GeoTIFFs; returns the outputs."""
-    from geofm.inference import predict as _predict
+    from geofm.predict import predict as _predict
 
     return _predict(run_dir_or_checkpoint, inputs, out_dir, **options)
 

@@ -11,27 +11,19 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from geofm._compose_plan import CLASSIFICATION_TASKS, DENSE_TASKS, DETECTION_TASKS, TASK_TYPES, plan_composition
+from geofm._neck_planning import NeckCatalogue, plan_composition
 from geofm.contracts import DetectorModule, check_built
 from geofm.errors import ConfigError, IncompatibleComponentsError
 from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, DecoderSpec
+from geofm.vocabulary import CLASSIFICATION_TASKS, DENSE_TASKS, DETECTION_TASKS, HEAD_OF_TASK, TASK_TYPES
 
 if TYPE_CHECKING:
     from torch import nn
 
     from geofm._compose_model import ComposedModel
 
-__all__ = ["ComposedModel", "build_backbone", "build_model", "plan_composition", "resolve_task"]
-
-_HEADS = {
-    "segmentation": "segmentation",
-    "regression": "regression",
-    "classification": "classification",
-    "multilabel_classification": "classification",
-    "detection": "detection",
-    "instance_segmentation": "detection",
-}
+__all__ = ["ComposedModel", "build_backbone", "build_model", "plan_composition", "task_type_and_head"]
 
 
 def __getattr__(name: str) -> Any:
@@ -94,14 +86,14 @@ def build_backbone(
     return module
 
 
-def resolve_task(task: str) -> tuple[str, str]:
+def task_type_and_head(task: str) -> tuple[str, str]:
     """``(task_type, head)`` of a registered task name, or of a task type given directly."""
     tasks = get_registry("tasks")
     if task in tasks:
         spec = tasks.get(task)
         return spec.task_type, spec.head
-    if task in _HEADS:
-        return task, _HEADS[task]
+    if task in HEAD_OF_TASK:
+        return task, HEAD_OF_TASK[task]
     raise ConfigError(
         f"unknown task {task!r}: neither a registered task ({', '.join(tasks.names()) or 'none'}) nor a task type "
         f"({', '.join(TASK_TYPES)}). List tasks with: geofm tasks list"
@@ -121,9 +113,9 @@ def _build_necks(
     modules = []
     for neck in plan:
         options = {k: v for k, v in neck.items() if k != "name"}
-        if neck["name"] == "tokens_to_map":
-            options.setdefault("num_frames", token_frames)
         spec = registry.get(neck["name"])
+        if spec.folds_time:
+            options.setdefault("num_frames", token_frames)
         module = _call(
             spec.load_factory(),
             f"neck {spec.name}",
@@ -136,6 +128,25 @@ def _build_necks(
         channels, reductions = list(module.out_channels), list(module.out_reductions)
         modules.append(module)
     return modules, channels, reductions
+
+
+def _build_decoder(
+    spec: DecoderSpec,
+    channels: Sequence[int],
+    reductions: Sequence[int],
+    options: Mapping[str, Any] | None,
+    **inputs: Any,
+) -> nn.Module:
+    """Decoder ``spec`` on features of ``channels`` and ``reductions``, with the user's ``options``."""
+    return _call(
+        spec.load_factory(),
+        f"decoder {spec.name}",
+        spec.options,
+        in_channels=list(channels),
+        in_reductions=list(reductions),
+        **inputs,
+        **dict(options or {}),
+    )
 
 
 def _build_head(kind: str, in_channels: int, out_reduction: int, num_classes: int, options: Mapping[str, Any]) -> Any:
@@ -180,9 +191,11 @@ def _aux_plans(
             ) from None
         weight = float(options.pop("weight", 1.0))
         spec: DecoderSpec = decoders.get(decoder_name)
-        necks: list[str | dict[str, Any]] = [{"name": "select_levels", "levels": [level]}]
+        catalogue = NeckCatalogue()
+        selector = catalogue.needed(catalogue.level_selector(), "select levels")
+        necks: list[str | dict[str, Any]] = [{"name": selector.name, "levels": [level]}]
         if backbone_spec.output_kind == "tokens":
-            necks.append("tokens_to_map")
+            necks.append(catalogue.needed(catalogue.converter("tokens", "maps"), "turn tokens into maps").name)
         try:
             plan = plan_composition(backbone_spec, spec, necks=necks, task_type=task_type)
         except IncompatibleComponentsError as error:
@@ -211,15 +224,7 @@ def _detection_model(
             f"decoder {decoder_spec.name} does not do {task_type} (it suits {', '.join(decoder_spec.tasks)}); "
             f"choose one of: {', '.join(d.name for d in get_registry('decoders') if task_type in d.tasks) or 'none'}"
         )
-    detector = _call(
-        decoder_spec.load_factory(),
-        f"decoder {decoder_spec.name}",
-        decoder_spec.options,
-        in_channels=channels,
-        in_reductions=reductions,
-        num_classes=num_classes,
-        **dict(decoder_options or {}),
-    )
+    detector = _build_decoder(decoder_spec, channels, reductions, decoder_options, num_classes=num_classes)
     check_built("decoders", detector, decoder_spec, contract=DetectorModule)
     return DetectionModel(
         backbone_module,
@@ -267,7 +272,7 @@ def build_model(
     """
     from geofm._compose_model import AuxBranch, ComposedModel
 
-    task_type, head_kind = resolve_task(task)
+    task_type, head_kind = task_type_and_head(task)
     backbone_spec: BackboneSpec = get_registry("backbones").get(backbone)
     decoder_spec: DecoderSpec = get_registry("decoders").get(decoder)
     plan = plan_composition(backbone_spec, decoder_spec, necks=necks, task_type=task_type, levels=levels)
@@ -285,14 +290,7 @@ def build_model(
         detector_inputs = (channels, reductions, plan, task_type, num_classes)
         return _detection_model(module, neck_modules, decoder_spec, *detector_inputs, backbone, decoder_options)
     decoders = get_registry("decoders")
-    decoder_module = _call(
-        decoder_spec.load_factory(),
-        f"decoder {decoder}",
-        decoder_spec.options,
-        in_channels=channels,
-        in_reductions=reductions,
-        **dict(decoder_options or {}),
-    )
+    decoder_module = _build_decoder(decoder_spec, channels, reductions, decoder_options)
     check_built("decoders", decoder_module, decoder_spec)
     head = _build_head(
         head_kind, decoder_module.out_channels, decoder_module.out_reduction, num_classes, head_options or {}

@@ -19,6 +19,9 @@ from torch.utils.data import DataLoader
 
 __all__ = ["ExactEvaluationData", "ShareRunDir", "is_rank_zero"]
 
+_KEPT_SETTINGS = ("batch_size", "num_workers", "collate_fn", "pin_memory", "worker_init_fn", "persistent_workers")
+"""What a split's loader keeps when it is rebuilt around a sampler that shares the split between processes."""
+
 
 def is_rank_zero() -> bool:
     """Whether this process is rank 0 (the only one of a distributed run that writes and prints).
@@ -62,16 +65,7 @@ class ExactEvaluationData(L.LightningDataModule):
         sampler = UnrepeatedDistributedSampler(
             loader.dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
         )
-        return DataLoader(
-            loader.dataset,
-            batch_size=loader.batch_size,
-            sampler=sampler,
-            num_workers=loader.num_workers,
-            collate_fn=loader.collate_fn,
-            pin_memory=loader.pin_memory,
-            worker_init_fn=loader.worker_init_fn,
-            persistent_workers=loader.persistent_workers,
-        )
+        return DataLoader(loader.dataset, sampler=sampler, **{name: getattr(loader, name) for name in _KEPT_SETTINGS})
 
     def val_dataloader(self) -> DataLoader:
         """The validation batches of this process."""

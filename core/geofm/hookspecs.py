@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from geofm.specs import BackboneSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
+from geofm.vocabulary import HOOK_OF_KIND
 
 PROJECT_NAME = "geofm"
 
@@ -102,11 +103,5 @@ def geofm_cli(app: Any) -> None:
     """
 
 
-HOOK_KINDS: dict[str, str] = {
-    "backbones": "geofm_backbones",
-    "necks": "geofm_necks",
-    "decoders": "geofm_decoders",
-    "datasets": "geofm_datasets",
-    "tasks": "geofm_tasks",
-}
+HOOK_KINDS: dict[str, str] = HOOK_OF_KIND
 """Component kind -> the collection hook that returns its specs."""

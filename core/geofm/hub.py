@@ -11,7 +11,7 @@ import functools
 import os
 import socket
 
-__all__ = ["HUB_CHECK_TIMEOUT_S", "OFFLINE_VARIABLES", "offline_reason"]
+__all__ = ["HUB_CHECK_TIMEOUT_S", "OFFLINE_VARIABLES", "hub_reachable", "offline_reason"]
 
 OFFLINE_VARIABLES = ("GEOFM_OFFLINE", "HF_HUB_OFFLINE")
 """Environment variables that, set to 1/true/yes/on, stop every hub request."""
@@ -27,8 +27,12 @@ def _hub_endpoint() -> tuple[str, int]:
 
 
 @functools.lru_cache(maxsize=1)
-def _hub_reachable() -> bool:
-    """One TCP connection to the hub, with a short timeout and no retries (once per process)."""
+def hub_reachable() -> bool:
+    """Whether one TCP connection to the hub opens, with a short timeout and no retries.
+
+    Asked once per process (``hub_reachable.cache_clear()`` forgets the answer); tests replace this
+    function to stand for a hub that answers, or one that cannot be reached.
+    """
     try:
         socket.create_connection(_hub_endpoint(), timeout=HUB_CHECK_TIMEOUT_S).close()
     except OSError:
@@ -41,7 +45,7 @@ def offline_reason() -> str | None:
     for variable in OFFLINE_VARIABLES:
         if os.environ.get(variable, "").strip().lower() in {"1", "true", "yes", "on"}:
             return f"{variable} is set"
-    if not _hub_reachable():
+    if not hub_reachable():
         host, port = _hub_endpoint()
         return f"the Hugging Face hub ({host}:{port}) cannot be reached from this machine"
     return None

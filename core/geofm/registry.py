@@ -25,21 +25,18 @@ from geofm.plugins import (
     record_failure,
 )
 from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
+from geofm.vocabulary import COMPONENT_KINDS, SINGULAR
 
 __all__ = ["KINDS", "Registry", "get_registry"]
 
 S = TypeVar("S", bound=ComponentSpec)
 
+_SPEC_CLASSES = (BackboneSpec, NeckSpec, DecoderSpec, DatasetSpec, TaskSpec)
 KINDS: dict[str, type[ComponentSpec]] = {
-    "backbones": BackboneSpec,
-    "necks": NeckSpec,
-    "decoders": DecoderSpec,
-    "datasets": DatasetSpec,
-    "tasks": TaskSpec,
+    kind: next(cls for cls in _SPEC_CLASSES if cls.kind == kind)  # type: ignore[misc]
+    for kind in COMPONENT_KINDS
 }
 """Component kinds and the spec class each holds."""
-
-SINGULAR = {"backbones": "backbone", "necks": "neck", "decoders": "decoder", "datasets": "dataset", "tasks": "task"}
 
 
 class Registry(Generic[S]):
@@ -80,8 +77,17 @@ class Registry(Generic[S]):
         return [spec for name, spec in self._specs.items() if fnmatch.fnmatchcase(name, pattern.lower())]
 
     def build(self, name: str, /, **kwargs: Any) -> Any:
-        """Build component ``name`` by calling its factory with ``kwargs`` (imports the factory now)."""
-        return self.get(name).load_factory()(**kwargs)
+        """Build component ``name`` by calling its factory with ``kwargs`` (imports the factory now).
+
+        A dataset is built through :func:`geofm.data.factory.build_dataset`, whatever form its factory
+        has: the common loader keywords (``data_root``, ``batch_size`` ...) and its own options.
+        """
+        spec = self.get(name)
+        if self.kind == "datasets":
+            from geofm.data.factory import build_dataset
+
+            return build_dataset(spec, **kwargs)
+        return spec.load_factory()(**kwargs)
 
     def _unknown_message(self, name: str) -> str:
         singular = SINGULAR.get(self.kind, self.kind)

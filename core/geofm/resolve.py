@@ -10,7 +10,6 @@ import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from geofm.bands import canonical_bands
@@ -21,7 +20,14 @@ from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, TaskSpec
 from geofm.weights import ResolvedWeights, resolve_weights
 
-__all__ = ["ResolvedRun", "check_options", "resolve_run", "select_bands"]
+__all__ = [
+    "ResolvedRun",
+    "check_options",
+    "resolve_run",
+    "select_bands",
+    "weights_statistics",
+    "with_default_dataset",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +102,7 @@ def select_bands(
     return available or None
 
 
-def _weights_statistics(
+def weights_statistics(
     weights: ResolvedWeights, bands: Sequence[str] | None, backbone: BackboneSpec, options: Mapping[str, Any]
 ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """The mean and std of ``bands`` the backbone expects, or ``None`` (the data module computes them).
@@ -220,7 +226,7 @@ class ResolvedRun:
         }
 
 
-def _with_default_dataset(config: RunConfig) -> RunConfig:
+def with_default_dataset(config: RunConfig) -> RunConfig:
     """``config`` naming the generated demo dataset of its task (``--task`` given, no ``--dataset``)."""
     task_type = get_registry("tasks").get(config.task.name).task_type if config.task.name else "segmentation"
     name = DEFAULT_DATASETS.get(task_type)
@@ -266,26 +272,14 @@ def _import_factories(specs: Sequence[ComponentSpec]) -> None:
             spec.load_reference(statistics, "statistics hook")
 
 
-def _crop_option(dataset: DatasetSpec, crop_size: int | None) -> dict[str, int]:
-    """``{"crop_size": n}`` when the user set one and the dataset's factory declares it; else ``{}``."""
-    if crop_size is None:
-        return {}
-    parameters = inspect.signature(dataset.load_factory()).parameters
-    if "crop_size" not in parameters and "crop_size" not in dataset.options:
-        raise ConfigError(
-            f"dataset {dataset.name} takes no crop_size (its factory does not declare it); drop "
-            "dataset.crop_size / --crop-size, or choose a dataset that crops"
-        )
-    return {"crop_size": crop_size}
-
-
 def resolve_run(config: RunConfig) -> ResolvedRun:
     """Look everything up, check it, and build the data module; raises before anything is written."""
     from geofm.compose import plan_composition
+    from geofm.data.factory import DatasetOptions, build_datamodule
 
     backbone = get_registry("backbones").get(config.backbone.name)
     if config.dataset.name is None:
-        config = _with_default_dataset(config)
+        config = with_default_dataset(config)
     dataset = get_registry("datasets").get(config.dataset.name)
     task = _task_spec(config, dataset)
     if config.decoder.name is None:
@@ -314,23 +308,24 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     if (mean is None) != (std is None):
         raise ConfigError("give both dataset.mean and dataset.std, or neither")
     if mean is None:
-        statistics = _weights_statistics(weights, bands, backbone, config.backbone.options())
+        statistics = weights_statistics(weights, bands, backbone, config.backbone.options())
         if statistics is not None:
             mean, std = statistics
             log.info("normalising with the statistics %s declares", backbone.name)
     if mean is not None and bands is not None and len(mean) != len(bands):
         raise ConfigError(f"dataset.mean has {len(mean)} values but {len(bands)} bands are used ({', '.join(bands)})")
-    datamodule = dataset.load_factory()(
-        data_root=Path(config.dataset.data_root).expanduser() if config.dataset.data_root else None,
+    common = DatasetOptions(
+        spec=dataset,
+        data_root=config.dataset.data_root,
         bands=bands,
         batch_size=config.dataset.batch_size,
         num_workers=config.dataset.num_workers,
         seed=config.seed,
         mean=mean,
         std=std,
-        **_crop_option(dataset, config.dataset.crop_size),
-        **config.dataset.options(),
+        crop_size=config.dataset.crop_size,
     )
+    datamodule = build_datamodule(dataset, common, config.dataset.options())
     check_built("datasets", datamodule, dataset)
     _check_recorded_outputs(config, datamodule, task)
     return ResolvedRun(

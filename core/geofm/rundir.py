@@ -28,14 +28,14 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from geofm.errors import ConfigError, GeofmError, UnsafeCheckpointError, WeightsError
 
 if TYPE_CHECKING:
     from geofm.config import RunConfig
 
-__all__ = ["RunDir", "finite_or_null", "new_directory", "run_dir_stem", "write_text_atomic"]
+__all__ = ["Entry", "OutputDir", "RunDir", "finite_or_null", "new_directory", "run_dir_stem", "write_text_atomic"]
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,62 @@ def new_directory(out: str | os.PathLike[str], stem: str, *, kind: str, taken: s
     raise ConfigError(f"{base} already holds 10000 {kind} named {stem}*: choose another --name")
 
 
+class Entry:
+    """A file or folder at a fixed name inside an :class:`OutputDir`, read as its path.
+
+    ``config_path = Entry(CONFIG_FILE)`` on the class makes ``run.config_path`` ``run.path / "config.yaml"``.
+    """
+
+    def __init__(self, name: str, doc: str | None = None) -> None:
+        self.name = name
+        self.__doc__ = doc or f"``{name}``."
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Entry: ...
+    @overload
+    def __get__(self, instance: OutputDir, owner: type) -> Path: ...
+    def __get__(self, instance: OutputDir | None, owner: type) -> Entry | Path:
+        """The path of this entry inside ``instance`` (the entry itself on the class)."""
+        return self if instance is None else instance.path / self.name
+
+
 @dataclass(frozen=True)
-class RunDir:
-    """A run directory (see the module docstring for its layout)."""
+class OutputDir:
+    """A folder geofm writes and users keep (a run or a study directory): its JSON files, its plots, relative paths.
+
+    Files are written through a temporary file and renamed into place (:func:`write_text_atomic`).
+    """
 
     path: Path
+
+    plots_dir = Entry(PLOTS_DIR, "``plots/``.")
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """``path`` relative to this directory when it lies inside it (what the directory's files record)."""
+        try:
+            return Path(path).resolve().relative_to(self.path.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write ``data`` as strict JSON (NaN becomes null) to ``<dir>/<name>``, atomically."""
+        text = json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False)
+        target = self.path / name
+        write_text_atomic(target, text + "\n")
+        return target
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        """``<dir>/<name>`` as a dict, or ``None`` when it is absent or unreadable."""
+        try:
+            data = json.loads((self.path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class RunDir(OutputDir):
+    """A run directory (see the module docstring for its layout)."""
 
     # --- finding and creating -----------------------------------------------------------------------
 
@@ -170,52 +221,10 @@ class RunDir:
 
     # --- files --------------------------------------------------------------------------------------
 
-    @property
-    def config_path(self) -> Path:
-        """``config.yaml``."""
-        return self.path / CONFIG_FILE
-
-    @property
-    def metrics_path(self) -> Path:
-        """``metrics.csv``."""
-        return self.path / METRICS_FILE
-
-    @property
-    def summary_path(self) -> Path:
-        """``summary.json``."""
-        return self.path / SUMMARY_FILE
-
-    @property
-    def plots_dir(self) -> Path:
-        """``plots/``."""
-        return self.path / PLOTS_DIR
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        """``checkpoints/``."""
-        return self.path / CHECKPOINT_DIR
-
-    def relative(self, path: str | os.PathLike[str]) -> str:
-        """``path`` relative to the run directory when it lies inside it (what the run's files record)."""
-        try:
-            return Path(path).resolve().relative_to(self.path.resolve()).as_posix()
-        except ValueError:
-            return str(path)
-
-    def write_json(self, name: str, data: Any) -> Path:
-        """Write ``data`` as strict JSON (NaN becomes null) to ``<run>/<name>``, atomically."""
-        text = json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False)
-        target = self.path / name
-        write_text_atomic(target, text + "\n")
-        return target
-
-    def read_json(self, name: str) -> dict[str, Any] | None:
-        """``<run>/<name>`` as a dict, or ``None`` when it is absent or unreadable."""
-        try:
-            data = json.loads((self.path / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+    config_path = Entry(CONFIG_FILE)
+    metrics_path = Entry(METRICS_FILE)
+    summary_path = Entry(SUMMARY_FILE)
+    checkpoint_dir = Entry(CHECKPOINT_DIR, "``checkpoints/``.")
 
     def write_config(self, config: RunConfig | Mapping[str, Any]) -> None:
         """Write ``config.yaml`` atomically."""

@@ -31,6 +31,24 @@ log = logging.getLogger(__name__)
 RESUMABLE_KEYS = (("trainer", "max_epochs"),)
 """The only configuration keys a resumed run may change (raising the epoch budget)."""
 
+_TRAINER_ARGUMENTS = (
+    "max_epochs",
+    "max_steps",
+    "accelerator",
+    "devices",
+    "num_nodes",
+    "strategy",
+    "fast_dev_run",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "log_every_n_steps",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "deterministic",
+)
+"""The ``trainer`` settings of a run configuration passed to Lightning's ``Trainer`` under the same name."""
+
 
 @dataclass
 class _Built:
@@ -128,22 +146,9 @@ def _trainer(
             )
         trainer_callbacks.extend(callbacks)
     return L.Trainer(
+        **{name: getattr(trainer_config, name) for name in _TRAINER_ARGUMENTS},
         default_root_dir=run.path,
-        max_epochs=trainer_config.max_epochs,
-        max_steps=trainer_config.max_steps,
-        accelerator=trainer_config.accelerator,
-        devices=trainer_config.devices,
-        num_nodes=trainer_config.num_nodes,
-        strategy=trainer_config.strategy,
         precision=precision,
-        fast_dev_run=trainer_config.fast_dev_run,
-        limit_train_batches=trainer_config.limit_train_batches,
-        limit_val_batches=trainer_config.limit_val_batches,
-        limit_test_batches=trainer_config.limit_test_batches,
-        log_every_n_steps=trainer_config.log_every_n_steps,
-        accumulate_grad_batches=trainer_config.accumulate_grad_batches,
-        gradient_clip_val=trainer_config.gradient_clip_val,
-        deterministic=trainer_config.deterministic,
         enable_progress_bar=trainer_config.progress_bar,
         enable_model_summary=False,  # geofm logs the model's size in one line
         logger=MetricsCsvLogger(run.metrics_path, resume_epoch) if fit else False,

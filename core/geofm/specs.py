@@ -49,8 +49,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from geofm.errors import ComponentLoadError, SpecError
+from geofm.vocabulary import FeatureKind, TaskType
 
 __all__ = [
+    "OPTIMISATION_OPTIONS",
     "BackboneSpec",
     "ComponentSpec",
     "DatasetSpec",
@@ -61,16 +63,27 @@ __all__ = [
     "resolve_factory",
 ]
 
-FeatureKind = Literal["tokens", "maps", "vector"]
-TaskType = Literal[
-    "segmentation", "regression", "classification", "multilabel_classification", "detection", "instance_segmentation"
-]
 BatchMetadata = Literal["time", "location", "wavelengths", "gsd"]
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 """Component names: lower-case snake case starting with a letter (``prithvi_eo_v2_300``)."""
 REFERENCE_PATTERN = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
 """A lazy reference to a callable: ``"package.module:attr"`` (``attr`` may be dotted, ``Class.method``)."""
+
+
+OPTIMISATION_OPTIONS: Mapping[str, str] = {
+    "lr": "learning rate",
+    "weight_decay": "weight decay (decoupled for adamw, an L2 term for adam and sgd)",
+    "optimizer": "adamw (default), adam or sgd",
+    "momentum": "SGD momentum (default 0.9)",
+    "freeze_backbone": "train only necks, decoder and head",
+    "freeze_decoder": "keep the decoder's weights fixed",
+    "scheduler": "plateau (ReduceLROnPlateau, default), cosine or none",
+    "scheduler_patience": "epochs without improvement before plateau lowers the learning rate (default 5)",
+    "scheduler_factor": "what plateau multiplies the learning rate by (default 0.1)",
+}
+"""The optimisation options every task takes through :class:`geofm.tasks.base.BaseTask`, documented once
+for the ``options`` of task specs."""
 
 
 def resolve_factory(reference: str) -> Callable[..., Any]:
@@ -317,17 +330,45 @@ class BackboneSpec(ComponentSpec):
 
 @dataclass(frozen=True)
 class NeckSpec(ComponentSpec):
-    """A feature transformation between backbone and decoder.
+    """A feature transformation between backbone and decoder, described so composition can plan it.
 
     ``consumes`` / ``produces`` are feature kinds (``"tokens"``, ``"maps"``, ``"vector"``; ``consumes``
-    may be ``"any"``). ``out_levels`` is the number of features produced (``None`` = as many as in).
+    may be ``"any"``, ``produces`` ``"same"``). ``out_levels`` is the number of features produced
+    (``None`` = as many as in). What the neck does to the features, for planning:
+
+    - ``selects_levels``: it keeps the features its ``levels`` option names (default: the backbone's
+      default levels);
+    - ``makes_pyramid``: it turns 1 or ``len(pyramid_scales)`` maps of one stride into a pyramid, level
+      ``i`` resized by ``pyramid_scales[i]`` (a ``scales`` option, where the neck takes one, overrides it);
+    - ``folds_time``: it receives ``num_frames`` (the backbone's temporal token grid size) from composition;
+    - ``keeps_reductions``: its outputs have the reductions of its inputs (``None``: when it produces the
+      kind it consumes).
+
+    ``auto_rank`` makes the neck one composition may insert by itself (to select levels, convert one
+    feature kind into another, or make a pyramid): of the necks that can do a job, the one with the
+    highest rank is chosen. ``None`` (the default): only inserted when the user names it.
     """
 
     consumes: Literal["tokens", "maps", "vector", "any"] = "any"
     produces: Literal["tokens", "maps", "vector", "same"] = "same"
     out_levels: int | None = None
+    selects_levels: bool = False
+    makes_pyramid: bool = False
+    pyramid_scales: tuple[float, ...] = (4.0, 2.0, 1.0, 0.5)
+    folds_time: bool = False
+    keeps_reductions: bool | None = None
+    auto_rank: int | None = None
 
     kind: str = field(default="necks", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.selects_levels and self.produces != "same":
+            raise SpecError(f"neck {self.name!r}: a neck that selects levels produces the same kind ('same')")
+        if self.makes_pyramid and (self.consumes, self.produces) != ("maps", "maps"):
+            raise SpecError(f"neck {self.name!r}: a neck that makes a pyramid consumes and produces maps")
+        if self.makes_pyramid and (not self.pyramid_scales or any(s <= 0 for s in self.pyramid_scales)):
+            raise SpecError(f"neck {self.name!r}: pyramid_scales must be positive numbers")
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,22 @@ class LearnedPyramid(nn.Module):
         return [level(features[source]) for level, source in zip(self.levels, self.sources, strict=True)]
 
 
-class TokenPool(nn.Module):
+class _PoolToVector(nn.Module):
+    """A neck that pools its last feature into one vector (B, D) in one of ``modes``; checks inputs and mode."""
+
+    def __init__(
+        self, name: str, in_channels: Sequence[int], in_reductions: Sequence[int], mode: str, modes: Sequence[str]
+    ) -> None:
+        super().__init__()
+        _check_inputs(name, in_channels, in_reductions)
+        if mode not in modes:
+            raise IncompatibleComponentsError(f"neck {name}: mode {mode!r} is not one of {', '.join(modes)}")
+        self.mode = mode
+        self.out_channels = [in_channels[-1]]
+        self.out_reductions = [0]
+
+
+class TokenPool(_PoolToVector):
     """The last token feature (B, P + N, D) -> one vector (B, D): mean or max of the patch tokens, or the cls token.
 
     Over several frames the patch tokens of every frame are pooled together.
@@ -209,13 +224,7 @@ class TokenPool(nn.Module):
     def __init__(
         self, in_channels: Sequence[int], in_reductions: Sequence[int], mode: Literal["mean", "max", "cls"] = "mean"
     ) -> None:
-        super().__init__()
-        _check_inputs("token_pool", in_channels, in_reductions)
-        if mode not in ("mean", "max", "cls"):
-            raise IncompatibleComponentsError(f"neck token_pool: mode {mode!r} is not one of mean, max, cls")
-        self.mode = mode
-        self.out_channels = [in_channels[-1]]
-        self.out_reductions = [0]
+        super().__init__("token_pool", in_channels, in_reductions, mode, ("mean", "max", "cls"))
 
     def forward(self, features: list[Tensor], context: FeatureContext) -> list[Tensor]:
         """One pooled vector of the last feature."""
@@ -230,19 +239,13 @@ class TokenPool(nn.Module):
         return [pooled]
 
 
-class GlobalPool(nn.Module):
+class GlobalPool(_PoolToVector):
     """The last map (B, C, h, w) -> one vector (B, C) by global mean or max pooling."""
 
     def __init__(
         self, in_channels: Sequence[int], in_reductions: Sequence[int], mode: Literal["mean", "max"] = "mean"
     ) -> None:
-        super().__init__()
-        _check_inputs("global_pool", in_channels, in_reductions)
-        if mode not in ("mean", "max"):
-            raise IncompatibleComponentsError(f"neck global_pool: mode {mode!r} is not one of mean, max")
-        self.mode = mode
-        self.out_channels = [in_channels[-1]]
-        self.out_reductions = [0]
+        super().__init__("global_pool", in_channels, in_reductions, mode, ("mean", "max"))
 
     def forward(self, features: list[Tensor], context: FeatureContext) -> list[Tensor]:
         """One pooled vector of the last map."""

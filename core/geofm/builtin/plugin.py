@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from geofm.hookspecs import hookimpl
-from geofm.specs import BackboneSpec, NeckSpec, TaskSpec
+from geofm.specs import OPTIMISATION_OPTIONS, BackboneSpec, NeckSpec, TaskSpec
 
 _TINY_VIT_DEPTH = 4
 _TINY_VIT_DIM = 64
@@ -83,78 +83,83 @@ def geofm_backbones() -> Iterable[BackboneSpec]:
         )
 
 
+_NECKS_MODULE = "geofm.builtin.necks"
+
+_NECKS: tuple[tuple[str, str, str, dict[str, object]], ...] = (
+    # (name, factory class, summary, the spec's planning fields and documented options)
+    (
+        "select_levels",
+        "SelectLevels",
+        "Keep the features at the given indices (default: the backbone's default levels)",
+        {"selects_levels": True, "auto_rank": 0, "options": {"levels": "indices of the features to keep"}},
+    ),
+    (
+        "tokens_to_map",
+        "TokensToMap",
+        "Token sequences -> image maps: drop cls tokens, fold time into channels",
+        {
+            "consumes": "tokens",
+            "produces": "maps",
+            "folds_time": True,
+            "keeps_reductions": True,
+            "auto_rank": 0,
+            "options": {
+                "num_frames": "temporal token grid size T' (default: set from the model's num_frames)",
+                "time": "concat (fold time into channels, default) or mean (average over time)",
+            },
+        },
+    ),
+    (
+        "interpolate_pyramid",
+        "InterpolatePyramid",
+        "Same-stride maps -> 4-level pyramid (x4, x2, x1, x0.5) by interpolation and pooling",
+        {
+            "consumes": "maps",
+            "produces": "maps",
+            "out_levels": 4,
+            "makes_pyramid": True,
+            "auto_rank": 0,
+            "options": {"scales": "resize factor per level (default 4, 2, 1, 0.5)"},
+        },
+    ),
+    (
+        "learned_pyramid",
+        "LearnedPyramid",
+        "Same-stride maps -> 4-level pyramid with learned transposed-convolution upsampling",
+        {"consumes": "maps", "produces": "maps", "out_levels": 4, "makes_pyramid": True},
+    ),
+    (
+        "token_pool",
+        "TokenPool",
+        "Token sequences -> one vector per image (mean, max or cls token) for classification",
+        {
+            "consumes": "tokens",
+            "produces": "vector",
+            "out_levels": 1,
+            "auto_rank": 0,
+            "options": {"mode": "mean, max or cls (default mean)"},
+        },
+    ),
+    (
+        "global_pool",
+        "GlobalPool",
+        "Maps -> one vector per image (global mean or max pooling) for classification",
+        {
+            "consumes": "maps",
+            "produces": "vector",
+            "out_levels": 1,
+            "auto_rank": 0,
+            "options": {"mode": "mean or max (default mean)"},
+        },
+    ),
+)
+
+
 @hookimpl
 def geofm_necks() -> Iterable[NeckSpec]:
     """The built-in necks that adapt backbone features to what decoders consume."""
-    module = "geofm.builtin.necks"
-    yield NeckSpec(
-        name="select_levels",
-        summary="Keep the features at the given indices (default: the backbone's default levels)",
-        factory=f"{module}:SelectLevels",
-        consumes="any",
-        produces="same",
-        options={"levels": "indices of the features to keep"},
-    )
-    yield NeckSpec(
-        name="tokens_to_map",
-        summary="Token sequences -> image maps: drop cls tokens, fold time into channels",
-        factory=f"{module}:TokensToMap",
-        consumes="tokens",
-        produces="maps",
-        options={
-            "num_frames": "temporal token grid size T' (default: set from the model's num_frames)",
-            "time": "concat (fold time into channels, default) or mean (average over time)",
-        },
-    )
-    yield NeckSpec(
-        name="interpolate_pyramid",
-        summary="Same-stride maps -> 4-level pyramid (x4, x2, x1, x0.5) by interpolation and pooling",
-        factory=f"{module}:InterpolatePyramid",
-        consumes="maps",
-        produces="maps",
-        out_levels=4,
-        options={"scales": "resize factor per level (default 4, 2, 1, 0.5)"},
-    )
-    yield NeckSpec(
-        name="learned_pyramid",
-        summary="Same-stride maps -> 4-level pyramid with learned transposed-convolution upsampling",
-        factory=f"{module}:LearnedPyramid",
-        consumes="maps",
-        produces="maps",
-        out_levels=4,
-    )
-    yield NeckSpec(
-        name="token_pool",
-        summary="Token sequences -> one vector per image (mean, max or cls token) for classification",
-        factory=f"{module}:TokenPool",
-        consumes="tokens",
-        produces="vector",
-        out_levels=1,
-        options={"mode": "mean, max or cls (default mean)"},
-    )
-    yield NeckSpec(
-        name="global_pool",
-        summary="Maps -> one vector per image (global mean or max pooling) for classification",
-        factory=f"{module}:GlobalPool",
-        consumes="maps",
-        produces="vector",
-        out_levels=1,
-        options={"mode": "mean or max (default mean)"},
-    )
-
-
-_OPTIMISATION = {
-    "lr": "learning rate",
-    "weight_decay": "weight decay (decoupled for adamw, an L2 term for adam and sgd)",
-    "optimizer": "adamw (default), adam or sgd",
-    "momentum": "SGD momentum (default 0.9)",
-    "freeze_backbone": "train only necks, decoder and head",
-    "freeze_decoder": "keep the decoder's weights fixed",
-    "scheduler": "plateau (ReduceLROnPlateau, default), cosine or none",
-    "scheduler_patience": "epochs without improvement before plateau lowers the learning rate (default 5)",
-    "scheduler_factor": "what plateau multiplies the learning rate by (default 0.1)",
-}
-"""The optimisation options every task takes (see geofm.tasks.base.BaseTask)."""
+    for name, factory, summary, fields in _NECKS:
+        yield NeckSpec(name=name, summary=summary, factory=f"{_NECKS_MODULE}:{factory}", **fields)  # type: ignore[arg-type]
 
 
 @hookimpl
@@ -174,10 +179,10 @@ def geofm_tasks() -> Iterable[TaskSpec]:
             "loss": "ce, dice, focal, or a weighted sum like 'ce+0.5*dice'",
             "class_weights": "per-class loss weights",
             "focal_gamma": "focusing parameter of the focal loss (default 2)",
-            **_OPTIMISATION,
+            **OPTIMISATION_OPTIONS,
         },
     )
-    common = _OPTIMISATION
+    common = OPTIMISATION_OPTIONS
     yield TaskSpec(
         name="regression",
         summary="Pixel-wise or image-level regression: mse / mae / huber losses, RMSE, MAE, R2; NaN targets masked",

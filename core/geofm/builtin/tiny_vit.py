@@ -19,6 +19,11 @@ from geofm.errors import DataError, WeightsError
 __all__ = ["TinyViT", "build_tiny_vit", "load_strict", "sincos_1d", "sincos_3d"]
 
 DEFAULT_IN_CHANS = 6
+DEFAULT_EMBED_DIM = 64
+DEFAULT_DEPTH = 4
+DEFAULT_NUM_HEADS = 4
+DEFAULT_PATCH_SIZE = 8
+"""The size of the tiny ViT when not given, the same for :class:`TinyViT` and :func:`build_tiny_vit`."""
 
 
 def sincos_1d(dim: int, positions: Tensor) -> Tensor:
@@ -56,10 +61,10 @@ class TinyViT(nn.Module):
     def __init__(
         self,
         in_chans: int = DEFAULT_IN_CHANS,
-        embed_dim: int = 64,
-        depth: int = 4,
-        num_heads: int = 4,
-        patch_size: int = 8,
+        embed_dim: int = DEFAULT_EMBED_DIM,
+        depth: int = DEFAULT_DEPTH,
+        num_heads: int = DEFAULT_NUM_HEADS,
+        patch_size: int = DEFAULT_PATCH_SIZE,
         mlp_ratio: float = 4.0,
     ) -> None:
         super().__init__()
@@ -134,10 +139,10 @@ def build_tiny_vit(
     bands: Sequence[str] | None = None,
     num_frames: int | None = None,
     img_size: int | None = None,
-    embed_dim: int = 64,
-    depth: int = 4,
-    num_heads: int = 4,
-    patch_size: int = 8,
+    embed_dim: int = DEFAULT_EMBED_DIM,
+    depth: int = DEFAULT_DEPTH,
+    num_heads: int = DEFAULT_NUM_HEADS,
+    patch_size: int = DEFAULT_PATCH_SIZE,
     **meta: Any,
 ) -> TinyViT:
     """Build the tiny ViT: ``len(bands)`` input channels (6 without bands); loads ``checkpoint`` strictly.

@@ -1,11 +1,13 @@
 """GeoTIFF data handling shared by every dataset: windowed reading, band selection, nodata, statistics,
-normalisation and augmentation, and the batch metadata (time, location, ground sample distance).
+normalisation and augmentation, the batch metadata (time, location, ground sample distance), and the
+options every dataset factory takes (:class:`DatasetOptions`, :func:`build_datamodule`).
 
 Importing this package is light (numpy only); rasterio is imported by the functions that read files.
 """
 
 from __future__ import annotations
 
+from geofm.data.factory import DatasetOptions, build_datamodule, build_dataset
 from geofm.data.meta import (
     RasterMeta,
     center_latlon,
@@ -37,9 +39,12 @@ __all__ = [
     "RASTER_SUFFIXES",
     "BandSelection",
     "BandStats",
+    "DatasetOptions",
     "RasterHandles",
     "RasterInfo",
     "RasterMeta",
+    "build_datamodule",
+    "build_dataset",
     "center_crop_offset",
     "center_latlon",
     "compute_band_stats",

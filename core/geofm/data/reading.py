@@ -124,8 +124,8 @@ def _open(path: Path) -> Any:
 class RasterHandles:
     """Open rasterio readers kept for reuse, so reading a window of a file read before skips opening it.
 
-    Opening a GeoTIFF (header, tags, tile index) costs about as much as reading a 224 x 224 window of it,
-    so a dataset that reads windows of the same files epoch after epoch keeps them open here: at most
+    Opening a GeoTIFF (header, tags, tile index) is a large part of the cost of reading a small window of
+    it, so a dataset that reads windows of the same files epoch after epoch keeps them open here: at most
     ``max_open`` (least recently used ones are closed). Handles belong to the process that opened them:
     after a fork (DataLoader workers) they are dropped, never shared, and pickling carries none.
     """
@@ -277,6 +277,26 @@ def _selected(src: Any, path: Path, indexes: Sequence[int] | None, what: str = "
     return selected
 
 
+def _read_bands(
+    path: Path,
+    window: Window | None,
+    indexes: Sequence[int] | None,
+    nodata: float | None,
+    handles: RasterHandles | None,
+    *,
+    what: str = "",
+    expected_count: int | None = None,
+) -> tuple[np.ndarray, float | None]:
+    """The raw pixels of bands ``indexes`` (``None`` = all) in ``window``, and the nodata value that applies.
+
+    That is ``nodata``, or the file's own when ``None``. ``what`` prefixes the file in errors (``"target "``).
+    """
+    with _opened(path, handles) as src:
+        _check_count(src, path, expected_count)
+        raw = read_pixels(src, path, _selected(src, path, indexes, what), what=what, window=window)
+        return raw, src.nodata if nodata is None else nodata
+
+
 def read_window(
     path: str | Path,
     *,
@@ -293,11 +313,7 @@ def read_window(
     checks the file's band count (a mismatch raises :class:`DataError` naming the file). ``handles``
     keeps the file open for the next read (:class:`RasterHandles`).
     """
-    path = Path(path)
-    with _opened(path, handles) as src:
-        _check_count(src, path, expected_count)
-        raw = read_pixels(src, path, _selected(src, path, indexes), window=window)
-        file_nodata = src.nodata if nodata is None else nodata
+    raw, file_nodata = _read_bands(Path(path), window, indexes, nodata, handles, expected_count=expected_count)
     valid = valid_mask(raw, file_nodata)
     return raw.astype(np.float32, copy=False), valid
 
@@ -315,10 +331,7 @@ def read_target(
     A value is invalid where it is NaN or infinite or equals ``nodata`` (``None`` = the file's nodata);
     unlike an image, each band has its own mask. ``handles`` keeps the file open for the next read.
     """
-    path = Path(path)
-    with _opened(path, handles) as src:
-        raw = read_pixels(src, path, _selected(src, path, indexes, "target "), what="target ", window=window)
-        file_nodata = src.nodata if nodata is None else nodata
+    raw, file_nodata = _read_bands(Path(path), window, indexes, nodata, handles, what="target ")
     values = raw.astype(np.float32, copy=False)
     valid = np.isfinite(values)
     if file_nodata is not None and not math.isnan(file_nodata):

@@ -120,12 +120,9 @@ def translate_labels(state: State, *, no_data_value: int | None, named: str | No
                 else:
                     state.not_carried(replace_key, "geofm ignores unreadable label pixels", changes_experiment=True)
         else:
+            why = f"{named} ignores exactly its no-data pixels ({no_data_value}), not label {ignore}"
             if key in peer:
-                state.not_carried(
-                    key,
-                    f"{named} ignores exactly its no-data pixels ({no_data_value}), not label {ignore}",
-                    changes_experiment=True,
-                )
+                state.not_carried(key, why, changes_experiment=True)
             if replace_key in peer:
                 state.defaulted(replace_key, f"{named} ignores unreadable label pixels")
         return

@@ -69,6 +69,20 @@ class State:
         self.report.mapped(key, target, raw, why)
         return value
 
+    def map_or_default(
+        self, key: str | None, target: str, convert: Callable[[Any], Any], default: Any, source: str, why: str = ""
+    ) -> Any:
+        """:meth:`map` peer ``key`` to ``target``; without a key, put ``default`` there, reported as from ``source``.
+
+        ``source`` names where the default comes from, e.g. ``"(torch default) SGD momentum"``; ``why``
+        notes it in the report. Returns the value put.
+        """
+        if key:
+            return self.map(key, target, convert)
+        self.put(target, default)
+        self.report.mapped(source, target, default, why)
+        return default
+
     def record(self, key: str, target: str, why: str = "") -> Any:
         """Take peer ``key`` and report it mapped to ``target`` (which the caller sets itself)."""
         raw = self.peer.take(key)

@@ -142,19 +142,11 @@ def _optimizer(state: State) -> None:
         if "model.lr" in peer:
             args["lr"] = "model.lr"
         key = "model.optimizer" if "model.optimizer" in peer else None
-    if "lr" in args:
-        state.map(args.pop("lr"), "task.lr", float)
-    else:
-        state.put("task.lr", 1e-3)
-        state.report.mapped("(peer default) lr", "task.lr", 1e-3, "the peer's default learning rate")
+    lr_source, lr_why = "(peer default) lr", "the peer's default learning rate"
+    state.map_or_default(args.pop("lr", None), "task.lr", float, 1e-3, lr_source, lr_why)
     torch_decay = 0.01 if kind == "AdamW" else 0.0
-    decay_key = args.pop("weight_decay", None)
-    decay = float(peer.get(decay_key)) if decay_key else torch_decay
-    if decay_key:
-        state.map(decay_key, "task.weight_decay", float)
-    else:
-        state.put("task.weight_decay", decay)
-        state.report.mapped(f"(torch default) {kind} weight_decay", "task.weight_decay", decay)
+    decay_source = f"(torch default) {kind} weight_decay"
+    decay = state.map_or_default(args.pop("weight_decay", None), "task.weight_decay", float, torch_decay, decay_source)
     geofm_kind = _OPTIMIZERS.get(kind)
     if geofm_kind is None:
         what = key or "(peer) optimizer"
@@ -174,12 +166,8 @@ def _optimizer(state: State) -> None:
         if key:
             peer.take(key)
     if geofm_kind == "sgd":
-        momentum_key = args.pop("momentum", None)
-        if momentum_key:
-            state.map(momentum_key, "task.momentum", float)
-        else:
-            state.put("task.momentum", 0.0)
-            state.report.mapped("(torch default) SGD momentum", "task.momentum", 0.0)
+        momentum = args.pop("momentum", None)
+        state.map_or_default(momentum, "task.momentum", float, 0.0, "(torch default) SGD momentum")
     for arg, arg_key in args.items():
         value = peer.get(arg_key)
         if arg in _ADAM_DEFAULTS and (value == _ADAM_DEFAULTS[arg] or list(value or []) == _ADAM_DEFAULTS[arg]):
@@ -193,12 +181,8 @@ def _plateau(state: State, args: dict[str, str]) -> None:
     state.put("task.scheduler", "plateau")
     mode = "min" if state.task_type == "regression" else "max"
     monitor = f"the task's monitor (val/miou for segmentation) with mode {mode}"
-    patience_key = args.pop("patience", None)
-    if patience_key:
-        state.map(patience_key, "task.scheduler_patience", int)
-    else:
-        state.put("task.scheduler_patience", 10)
-        state.report.mapped("(torch default) ReduceLROnPlateau patience", "task.scheduler_patience", 10)
+    patience, source = args.pop("patience", None), "(torch default) ReduceLROnPlateau patience"
+    state.map_or_default(patience, "task.scheduler_patience", int, 10, source)
     for arg, key in args.items():
         value = peer.get(key)
         if arg == "factor" and float(value) == 0.1:

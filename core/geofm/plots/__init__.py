@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from geofm.plots import _figures
-from geofm.plots._collect import collect
+from geofm.plots.collect import collect
 from geofm.rundir import RunDir
 
 __all__ = ["write_run_plots"]

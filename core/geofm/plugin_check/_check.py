@@ -9,8 +9,9 @@ from geofm.plugin_check._imports import TorchStateProbe, check_hooks, check_ligh
 from geofm.plugin_check._report import PluginCheckReport
 from geofm.plugin_check._rows import Rows
 from geofm.plugin_check._target import PluginTarget, resolve_target
-from geofm.registry import KINDS, SINGULAR, get_registry
+from geofm.registry import KINDS, get_registry
 from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
+from geofm.vocabulary import SINGULAR
 
 __all__ = ["BUILTIN_PLUGIN", "LARGE_PARAMETERS", "assert_plugin_passes", "check_plugin"]
 
@@ -81,13 +82,13 @@ def _registration_problem() -> str | None:
 def _check_components(
     plugin: PluginTarget, module: ModuleType, specs: list[ComponentSpec], rows: Rows, *, build_all: bool
 ) -> None:
-    from geofm._compose_plan import DETECTION_TASKS
     from geofm.plugin_check._data import check_dataset
     from geofm.plugin_check._detectors import check_detector
     from geofm.plugin_check._models import check_backbone, check_decoder, check_neck
     from geofm.plugin_check._tasks import check_task
     from geofm.plugin_check._torch_state import torch_state_kept
     from geofm.testing.isolation import isolated_plugins
+    from geofm.vocabulary import DETECTION_TASKS
 
     extra = [module] if plugin.module == BUILTIN_PLUGIN else [BUILTIN_PLUGIN, module]
     with (
@@ -111,7 +112,7 @@ def _check_components(
                 check_backbone(spec, rows, large=None if build_all else LARGE_PARAMETERS)
             elif isinstance(spec, NeckSpec):
                 check_neck(spec, rows)
-            elif isinstance(spec, DecoderSpec) and DETECTION_TASKS & set(spec.tasks):
+            elif isinstance(spec, DecoderSpec) and set(DETECTION_TASKS) & set(spec.tasks):
                 check_detector(spec, rows)
             elif isinstance(spec, DecoderSpec):
                 check_decoder(spec, rows)

@@ -9,11 +9,12 @@ from typing import Any
 
 import torch
 
-from geofm._compose_plan import DETECTION_TASKS
 from geofm.contracts import check_built
+from geofm.data.factory import DatasetOptions, build_datamodule
 from geofm.errors import DataError
 from geofm.plugin_check._rows import CheckFailed, Rows, describe
 from geofm.specs import DatasetSpec
+from geofm.vocabulary import DETECTION_TASKS
 
 __all__ = ["check_batch", "check_dataset"]
 
@@ -142,9 +143,7 @@ def check_dataset(spec: DatasetSpec, rows: Rows) -> None:
             source = "from its example layout"
         datamodule = None
         try:
-            built = spec.load_factory()(
-                data_root=root, bands=None, batch_size=_BATCH_SIZE, num_workers=0, seed=0, mean=None, std=None
-            )
+            built = build_datamodule(spec, DatasetOptions(spec, data_root=root, batch_size=_BATCH_SIZE))
             check_built("datasets", built, spec)
             built.setup("fit")
             _check_classes(spec, built)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -230,6 +230,36 @@ def synthetic_features(consumes: str, levels: int, reductions: Sequence[int]) ->
     return maps, FeatureContext((_SIZE, _SIZE))
 
 
+def _check_on_features(
+    kind: str,
+    spec: NeckSpec | DecoderSpec,
+    rows: Rows,
+    inputs: tuple[list[int], list[int], str],
+    note: str,
+    forward: Callable[[Any, list[Tensor], FeatureContext], str],
+) -> None:
+    """Rows ``build`` and ``forward`` of a neck or decoder (``kind``) on synthetic features.
+
+    ``inputs`` are the features' channels, reductions and kind, which ``note`` describes in the build row;
+    ``forward(module, features, context)`` runs the module in eval mode without gradients, checks what
+    it returns and says what it checked.
+    """
+    channels, reductions, consumed = inputs
+    module = None
+    with rows.check(kind, spec.name, "build") as notes:
+        built = spec.load_factory()(in_channels=list(channels), in_reductions=list(reductions))
+        check_built(f"{kind}s", built, spec)
+        notes.append(note)
+        module = built
+    if module is None:
+        return
+    with rows.check(kind, spec.name, "forward") as notes:
+        features, context = synthetic_features(consumed, len(channels), reductions)
+        module.eval()
+        with torch.no_grad():
+            notes.append(forward(module, features, context))
+
+
 def _neck_inputs(spec: NeckSpec) -> tuple[list[int], list[int], str]:
     """Four same-stride features (what a neck after a transformer gets), or one vector."""
     if spec.consumes == "vector":
@@ -260,19 +290,9 @@ def check_neck(spec: NeckSpec, rows: Rows) -> None:
     """Rows ``build`` and ``forward`` of one neck, on synthetic features of the kind it consumes."""
     channels, reductions, consumed = _neck_inputs(spec)
     name = f"neck {spec.name}"
-    module = None
-    with rows.check("neck", spec.name, "build") as notes:
-        built = spec.load_factory()(in_channels=list(channels), in_reductions=list(reductions))
-        check_built("necks", built, spec)
-        notes.append(f"on {len(channels)} {_NOUN[consumed]} feature(s) of {channels[0]} channels")
-        module = built
-    if module is None:
-        return
-    with rows.check("neck", spec.name, "forward") as notes:
-        features, context = synthetic_features(consumed, len(channels), reductions)
-        module.eval()
-        with torch.no_grad():
-            outputs = module(features, context)
+
+    def forward(module: Any, features: list[Tensor], context: FeatureContext) -> str:
+        outputs = module(features, context)
         if not isinstance(outputs, list | tuple):
             raise CheckFailed(f"{name}: forward returned a {type(outputs).__name__}, not a list of tensors")
         out_channels, out_reductions = list(module.out_channels), list(module.out_reductions)
@@ -285,7 +305,10 @@ def check_neck(spec: NeckSpec, rows: Rows) -> None:
         produced = consumed if spec.produces == "same" else spec.produces
         for index, (output, width, reduction) in enumerate(zip(outputs, out_channels, out_reductions, strict=True)):
             _check_output(name, f" {index}", output, produced, int(width), int(reduction))
-        notes.append(f"{len(outputs)} {produced} as declared")
+        return f"{len(outputs)} {produced} as declared"
+
+    note = f"on {len(channels)} {_NOUN[consumed]} feature(s) of {channels[0]} channels"
+    _check_on_features("neck", spec, rows, (channels, reductions, consumed), note, forward)
 
 
 def _decoder_inputs(spec: DecoderSpec) -> tuple[list[int], list[int], str]:
@@ -302,23 +325,13 @@ def check_decoder(spec: DecoderSpec, rows: Rows) -> None:
     """Rows ``build`` and ``forward`` of one decoder, on synthetic features of what it consumes."""
     channels, reductions, consumed = _decoder_inputs(spec)
     name = f"decoder {spec.name}"
-    module = None
-    with rows.check("decoder", spec.name, "build") as notes:
-        built = spec.load_factory()(in_channels=list(channels), in_reductions=list(reductions))
-        check_built("decoders", built, spec)
-        notes.append(
-            f"on {len(channels)} {_NOUN[consumed]} feature(s) of {channels[0]} channels, reductions {reductions}"
-        )
-        module = built
-    if module is None:
-        return
-    with rows.check("decoder", spec.name, "forward") as notes:
-        features, _ = synthetic_features(consumed, len(channels), reductions)
-        module.eval()
-        with torch.no_grad():
-            output = module(features)
+
+    def forward(module: Any, features: list[Tensor], context: FeatureContext) -> str:
+        output = module(features)
         if not isinstance(output, Tensor):
             raise CheckFailed(f"{name}: forward returned a {type(output).__name__}, not a tensor")
-        reduction = int(module.out_reduction)
-        _check_output(name, "", output, "maps", int(module.out_channels), reduction)
-        notes.append(f"output {_shape(output)} as declared")
+        _check_output(name, "", output, "maps", int(module.out_channels), int(module.out_reduction))
+        return f"output {_shape(output)} as declared"
+
+    note = f"on {len(channels)} {_NOUN[consumed]} feature(s) of {channels[0]} channels, reductions {reductions}"
+    _check_on_features("decoder", spec, rows, (channels, reductions, consumed), note, forward)

@@ -14,14 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
-from geofm._compose_plan import DETECTION_TASKS
 from geofm.contracts import check_built
 from geofm.plugin_check._rows import CheckFailed, Rows
 from geofm.specs import TaskSpec
-from geofm.testing.synthetic import synthetic_batch
+from geofm.testing.synthetic import quiet_cpu_trainer, synthetic_batch
+from geofm.vocabulary import DETECTION_TASKS
 
 __all__ = ["TinyDetectionModel", "TinyTaskModel", "check_task"]
 
@@ -162,14 +162,7 @@ def _train_step(spec: TaskSpec, task: Any, model: nn.Module) -> str:
     if not any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.parameters()):
         raise CheckFailed(f"{name}: the loss of training_step does not reach the model's parameters")
     with _quiet_lightning():  # configure_optimizers may read the trainer (max_epochs, stepping batches)
-        trainer = Trainer(
-            accelerator="cpu",
-            max_epochs=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-        )
+        trainer = quiet_cpu_trainer()
     task.trainer = trainer
     try:
         optimizers = task.configure_optimizers()

@@ -10,7 +10,7 @@ A task subclass says how to read its target from a batch, how to compute its los
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from geofm.errors import ConfigError, DataError
 
-__all__ = ["EVAL_SPLITS", "OPTIMIZERS", "SCHEDULERS", "BaseTask"]
+__all__ = ["EVAL_SPLITS", "OPTIMIZERS", "SCHEDULERS", "BaseTask", "ClassWeightedTask", "resolve_class_names"]
 
 SCHEDULERS: tuple[str, ...] = ("plateau", "cosine", "none")
 """Learning-rate schedules a task accepts (``scheduler=``)."""
@@ -29,6 +29,14 @@ OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd")
 """Optimisers a task accepts (``optimizer=``)."""
 EVAL_SPLITS: tuple[str, ...] = ("val", "test")
 """Splits on which a task computes metrics (each split has its own metric states)."""
+
+
+def resolve_class_names(class_names: Sequence[str], num_classes: int) -> tuple[str, ...]:
+    """The class names, or ``"0"``, ``"1"``, ... when none are given; checks there is one per class."""
+    names = tuple(str(name) for name in class_names) or tuple(str(i) for i in range(num_classes))
+    if len(names) != num_classes:
+        raise ConfigError(f"class_names has {len(names)} names but num_classes is {num_classes}: give one per class")
+    return names
 
 
 class BaseTask(LightningModule, ABC):
@@ -42,15 +50,27 @@ class BaseTask(LightningModule, ABC):
     the optimiser steps when the run is bounded by steps) or ``"none"``. ``freeze_backbone`` /
     ``freeze_decoder`` stop gradients to ``model.backbone`` / ``model.decoder`` and keep it in eval mode
     (batch-norm statistics and dropout frozen too). Options no task uses are warned about, once.
+
+    The options every task takes arrive here: the model, ``num_classes`` (at least ``min_classes``; for
+    regression the number of outputs), ``class_names`` (one per class, else ``"0"``, ``"1"`` ...) and
+    ``ignore_index``; a subclass's ``__init__`` names only its own options and passes the rest on. The
+    hyperparameters of the whole chain of ``__init__``s are saved in checkpoints (the model excepted).
     """
 
     monitor: ClassVar[str] = "val/loss"
     monitor_mode: ClassVar[Literal["min", "max"]] = "min"
     target_key: ClassVar[str] = "target"
+    min_classes: ClassVar[int] = 1
+    """The smallest ``num_classes`` the task accepts."""
+    classes_meaning: ClassVar[str] = "classes"
+    """What ``num_classes`` counts, for the error message (e.g. "outputs")."""
 
     def __init__(
         self,
         model: nn.Module,
+        num_classes: int = 1,
+        class_names: Sequence[str] = (),
+        ignore_index: float | None = None,
         *,
         lr: float = 1e-4,
         weight_decay: float = 0.05,
@@ -64,6 +84,12 @@ class BaseTask(LightningModule, ABC):
         **unused_options: Any,
     ) -> None:
         super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        if int(num_classes) < self.min_classes:
+            raise ConfigError(
+                f"{type(self).__name__} needs num_classes ({self.classes_meaning}) >= {self.min_classes}, "
+                f"got {num_classes}"
+            )
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"scheduler {scheduler!r} is unknown; choose one of {', '.join(SCHEDULERS)}")
         if optimizer not in OPTIMIZERS:
@@ -77,6 +103,9 @@ class BaseTask(LightningModule, ABC):
         if int(scheduler_patience) < 0:
             raise ConfigError(f"scheduler_patience must be >= 0, got {scheduler_patience!r}")
         self.model = model
+        self.num_classes = int(num_classes)
+        self.class_names = resolve_class_names(class_names, self.num_classes)
+        self.ignore_index = ignore_index
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.scheduler = scheduler
@@ -285,3 +314,31 @@ class BaseTask(LightningModule, ABC):
         steps = max(1, int(self.trainer.estimated_stepping_batches))
         cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+
+class ClassWeightedTask(BaseTask):
+    """A task whose loss is chosen by name (``loss``) and weighted per class (``class_weights``).
+
+    ``focal_gamma`` is the focusing parameter of a focal loss term. Subclasses build the loss
+    (:meth:`build_loss`) and the metrics; ``default_loss`` is the loss when none is named.
+    """
+
+    default_loss: ClassVar[str] = "ce"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        num_classes: int,
+        *,
+        loss: str | None = None,
+        class_weights: Sequence[float] | None = None,
+        focal_gamma: float = 2.0,
+        **common: Any,
+    ) -> None:
+        super().__init__(model, num_classes, **common)
+        self.loss_fn = self.build_loss(loss or self.default_loss, class_weights, float(focal_gamma))
+        self._init_metrics()
+
+    @abstractmethod
+    def build_loss(self, loss: str, class_weights: Sequence[float] | None, focal_gamma: float) -> nn.Module:
+        """The loss module named by ``loss`` (e.g. ``"ce+0.5*dice"``)."""

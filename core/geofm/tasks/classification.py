@@ -21,10 +21,9 @@ from torchmetrics.classification import (
     MultilabelF1Score,
 )
 
-from geofm.errors import ConfigError, DataError
-from geofm.tasks.base import BaseTask
+from geofm.errors import DataError
+from geofm.tasks.base import ClassWeightedTask
 from geofm.tasks.losses import build_classification_loss
-from geofm.tasks.segmentation import resolve_class_names
 
 __all__ = ["ClassificationTask", "MultiLabelClassificationTask"]
 
@@ -37,32 +36,22 @@ def _check_logits(output: Tensor, num_classes: int) -> Tensor:
     return output
 
 
-class _ClassificationBase(BaseTask):
-    def _setup(
-        self,
-        *,
-        num_classes: int,
-        class_names: Sequence[str],
-        ignore_index: int | None,
-        loss: str,
-        class_weights: Sequence[float] | None,
-        focal_gamma: float,
-        multilabel: bool,
-    ) -> None:
-        if int(num_classes) < 2:
-            raise ConfigError(f"classification needs num_classes >= 2, got {num_classes}")
-        self.num_classes = int(num_classes)
-        self.class_names = resolve_class_names(class_names, self.num_classes)
-        self.ignore_index = ignore_index
-        self.loss_fn = build_classification_loss(
+class _ClassificationBase(ClassWeightedTask):
+    """The loss set-up both classification tasks share; ``multilabel`` picks their loss family."""
+
+    min_classes: ClassVar[int] = 2
+    multilabel: ClassVar[bool] = False
+
+    def build_loss(self, loss: str, class_weights: Sequence[float] | None, focal_gamma: float) -> nn.Module:
+        """Ce or focal (multi-class), bce (multi-label), or a weighted sum, over the classes."""
+        return build_classification_loss(
             loss,
             num_classes=self.num_classes,
-            multilabel=multilabel,
-            ignore_index=ignore_index,
+            multilabel=self.multilabel,
+            ignore_index=self.ignore_index,
             class_weights=class_weights,
             focal_gamma=focal_gamma,
         )
-        self._init_metrics()
 
 
 class ClassificationTask(_ClassificationBase):
@@ -76,42 +65,6 @@ class ClassificationTask(_ClassificationBase):
     monitor: ClassVar[str] = "val/accuracy"
     monitor_mode: ClassVar[Literal["min", "max"]] = "max"
     target_key: ClassVar[str] = "target"
-
-    def __init__(
-        self,
-        model: nn.Module,
-        num_classes: int,
-        class_names: Sequence[str] = (),
-        ignore_index: int | None = None,
-        loss: str = "ce",
-        class_weights: Sequence[float] | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 0.05,
-        freeze_backbone: bool = False,
-        scheduler: str = "plateau",
-        scheduler_patience: int = 5,
-        focal_gamma: float = 2.0,
-        **optimisation: Any,
-    ) -> None:
-        super().__init__(
-            model,
-            lr=lr,
-            weight_decay=weight_decay,
-            freeze_backbone=freeze_backbone,
-            scheduler=scheduler,
-            scheduler_patience=scheduler_patience,
-            **optimisation,
-        )
-        self.save_hyperparameters(ignore=["model"])
-        self._setup(
-            num_classes=num_classes,
-            class_names=class_names,
-            ignore_index=ignore_index,
-            loss=loss,
-            class_weights=class_weights,
-            focal_gamma=focal_gamma,
-            multilabel=False,
-        )
 
     def build_metrics(self) -> MetricCollection:
         """Accuracy (micro) and macro F1."""
@@ -160,40 +113,8 @@ class MultiLabelClassificationTask(_ClassificationBase):
     monitor_mode: ClassVar[Literal["min", "max"]] = "max"
     target_key: ClassVar[str] = "target"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        num_classes: int,
-        class_names: Sequence[str] = (),
-        ignore_index: int | None = None,
-        loss: str = "bce",
-        class_weights: Sequence[float] | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 0.05,
-        freeze_backbone: bool = False,
-        scheduler: str = "plateau",
-        scheduler_patience: int = 5,
-        **optimisation: Any,
-    ) -> None:
-        super().__init__(
-            model,
-            lr=lr,
-            weight_decay=weight_decay,
-            freeze_backbone=freeze_backbone,
-            scheduler=scheduler,
-            scheduler_patience=scheduler_patience,
-            **optimisation,
-        )
-        self.save_hyperparameters(ignore=["model"])
-        self._setup(
-            num_classes=num_classes,
-            class_names=class_names,
-            ignore_index=ignore_index,
-            loss=loss,
-            class_weights=class_weights,
-            focal_gamma=2.0,
-            multilabel=True,
-        )
+    multilabel: ClassVar[bool] = True
+    default_loss: ClassVar[str] = "bce"
 
     def build_metrics(self) -> MetricCollection:
         """Macro F1 (threshold 0.5) and mean average precision over labels."""

@@ -9,7 +9,7 @@ and ``r2``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -49,37 +49,15 @@ class RegressionTask(BaseTask):
     monitor_mode: ClassVar[Literal["min", "max"]] = "min"
     target_key: ClassVar[str] = "target"
 
+    classes_meaning: ClassVar[str] = "outputs"
+
     def __init__(
-        self,
-        model: nn.Module,
-        num_classes: int = 1,
-        class_names: Sequence[str] = (),
-        ignore_index: float | None = None,
-        loss: str = "mse",
-        lr: float = 1e-4,
-        weight_decay: float = 0.05,
-        freeze_backbone: bool = False,
-        scheduler: str = "plateau",
-        scheduler_patience: int = 5,
-        huber_delta: float = 1.0,
-        **optimisation: Any,
+        self, model: nn.Module, num_classes: int = 1, *, loss: str = "mse", huber_delta: float = 1.0, **common: Any
     ) -> None:
-        super().__init__(
-            model,
-            lr=lr,
-            weight_decay=weight_decay,
-            freeze_backbone=freeze_backbone,
-            scheduler=scheduler,
-            scheduler_patience=scheduler_patience,
-            **optimisation,
-        )
-        self.save_hyperparameters(ignore=["model"])
-        if int(num_classes) < 1:
-            raise ConfigError(f"regression needs num_classes (outputs) >= 1, got {num_classes}")
+        super().__init__(model, num_classes, **{**common, "class_names": ()})  # outputs have no class names
         if not float(huber_delta) > 0:
             raise ConfigError(f"huber_delta must be > 0, got {huber_delta!r}")
-        self.num_outputs = int(num_classes)
-        self.ignore_index = ignore_index
+        self.num_outputs = self.num_classes
         self.loss_fn = build_regression_loss(loss, huber_delta=huber_delta)
         self._init_metrics()
 

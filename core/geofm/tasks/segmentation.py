@@ -22,11 +22,11 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassJaccardIndex
 
-from geofm.errors import ConfigError, DataError
-from geofm.tasks.base import BaseTask
+from geofm.errors import DataError
+from geofm.tasks.base import ClassWeightedTask, resolve_class_names
 from geofm.tasks.losses import build_segmentation_loss
 
-__all__ = ["SegmentationTask", "metric_safe_name"]
+__all__ = ["SegmentationTask", "metric_safe_name", "resolve_class_names"]
 
 
 def metric_safe_name(name: str) -> str:
@@ -34,15 +34,7 @@ def metric_safe_name(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_.-]+", "_", name).strip("_") or "class"
 
 
-def resolve_class_names(class_names: Sequence[str], num_classes: int) -> tuple[str, ...]:
-    """The class names, or ``"0"``, ``"1"``, ... when none are given; checks there is one per class."""
-    names = tuple(str(name) for name in class_names) or tuple(str(i) for i in range(num_classes))
-    if len(names) != num_classes:
-        raise ConfigError(f"class_names has {len(names)} names but num_classes is {num_classes}: give one per class")
-    return names
-
-
-class SegmentationTask(BaseTask):
+class SegmentationTask(ClassWeightedTask):
     """Lightning module for semantic segmentation (batches ``{"image", "mask", "meta"}``).
 
     ``loss`` is ``"ce"``, ``"dice"``, ``"focal"`` or a weighted sum such as ``"ce+0.5*dice"``;
@@ -56,45 +48,18 @@ class SegmentationTask(BaseTask):
     monitor_mode: ClassVar[Literal["min", "max"]] = "max"
     target_key: ClassVar[str] = "mask"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        num_classes: int,
-        class_names: Sequence[str] = (),
-        ignore_index: int | None = None,
-        loss: str = "ce",
-        class_weights: Sequence[float] | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 0.05,
-        freeze_backbone: bool = False,
-        scheduler: str = "plateau",
-        scheduler_patience: int = 5,
-        focal_gamma: float = 2.0,
-        **optimisation: Any,
-    ) -> None:
-        super().__init__(
-            model,
-            lr=lr,
-            weight_decay=weight_decay,
-            freeze_backbone=freeze_backbone,
-            scheduler=scheduler,
-            scheduler_patience=scheduler_patience,
-            **optimisation,
-        )
-        self.save_hyperparameters(ignore=["model"])
-        if int(num_classes) < 2:
-            raise ConfigError(f"segmentation needs num_classes >= 2 (background counts as a class), got {num_classes}")
-        self.num_classes = int(num_classes)
-        self.class_names = resolve_class_names(class_names, self.num_classes)
-        self.ignore_index = ignore_index
-        self.loss_fn = build_segmentation_loss(
+    min_classes: ClassVar[int] = 2
+    classes_meaning: ClassVar[str] = "classes, background counting as one"
+
+    def build_loss(self, loss: str, class_weights: Sequence[float] | None, focal_gamma: float) -> nn.Module:
+        """ce, dice, focal or a weighted sum of them, over the classes (``ignore_index`` left out)."""
+        return build_segmentation_loss(
             loss,
             num_classes=self.num_classes,
-            ignore_index=ignore_index,
+            ignore_index=self.ignore_index,
             class_weights=class_weights,
             focal_gamma=focal_gamma,
         )
-        self._init_metrics()
 
     def build_metrics(self) -> MetricCollection:
         """mIoU, per-class IoU, macro F1 and pixel accuracy (see the module docstring)."""

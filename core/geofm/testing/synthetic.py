@@ -16,6 +16,7 @@ fixed mix of the bands), so a model can learn them: a short training run lowers 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import lightning as L
@@ -24,9 +25,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from geofm.bands import BANDS, canonical_bands
+from geofm.data.loaders import SplitLoaders
 from geofm.specs import DatasetSpec
 
-__all__ = ["SYNTHETIC_TASK_TYPES", "SyntheticDataModule", "synthetic_band_names", "synthetic_batch"]
+__all__ = [
+    "SYNTHETIC_TASK_TYPES",
+    "SyntheticDataModule",
+    "quiet_cpu_trainer",
+    "synthetic_band_names",
+    "synthetic_batch",
+]
 
 SyntheticTask = Literal["segmentation", "regression", "classification", "multilabel_classification"]
 SYNTHETIC_TASK_TYPES: tuple[str, ...] = ("segmentation", "regression", "classification", "multilabel_classification")
@@ -81,19 +89,40 @@ def _blocks(rng: np.random.Generator, batch_size: int, size: int, values: int) -
     return coarse.repeat(block, axis=1).repeat(block, axis=2)[:, :size, :size]
 
 
-def _generate(
-    task_type: str,
-    *,
-    channels: int,
-    batch_size: int,
-    size: int,
-    num_frames: int,
-    outputs: int,
-    seed: int,
-    split: int,
-    ignore_index: int | None,
-) -> dict[str, Any]:
-    """The numpy arrays of one synthetic batch (see the module docstring for the format)."""
+@dataclass(frozen=True)
+class _Recipe:
+    """What every synthetic sample of one setting shares: task, bands, size, frames, outputs, seed, ignore index."""
+
+    task_type: str
+    band_names: tuple[str, ...]
+    size: int
+    num_frames: int
+    outputs: int
+    seed: int
+    ignore_index: int | None
+
+    @classmethod
+    def of(
+        cls,
+        task_type: str,
+        bands: int | Sequence[str],
+        size: int,
+        num_frames: int,
+        num_classes: int | None,
+        seed: int,
+        ignore_index: int | None,
+    ) -> _Recipe:
+        """The recipe of the public arguments (validated; ``num_classes`` defaults by task type)."""
+        outputs = _default_outputs(task_type, num_classes)
+        return cls(
+            str(task_type), synthetic_band_names(bands), int(size), int(num_frames), outputs, int(seed), ignore_index
+        )
+
+
+def _generate(recipe: _Recipe, batch_size: int, split: int) -> dict[str, Any]:
+    """The numpy arrays of one synthetic batch of ``split`` (see the module docstring for the format)."""
+    task_type, channels, outputs = recipe.task_type, len(recipe.band_names), recipe.outputs
+    size, num_frames, seed = recipe.size, recipe.num_frames, recipe.seed
     offsets, mixing = _pattern(seed, channels, outputs)
     rng = np.random.default_rng([seed, 1, split])
     noise = rng.normal(0.0, 0.5, size=(batch_size, channels, num_frames, size, size))
@@ -102,8 +131,8 @@ def _generate(
         classes = _blocks(rng, batch_size, size, outputs)
         signal = offsets[classes].transpose(0, 3, 1, 2)  # (B, C, H, W)
         mask = classes.astype(np.int64)
-        if ignore_index is not None:
-            mask[:, 0, :] = ignore_index
+        if recipe.ignore_index is not None:
+            mask[:, 0, :] = recipe.ignore_index
         labels["mask"] = mask
     elif task_type == "classification":
         classes = rng.integers(0, outputs, size=batch_size)
@@ -159,19 +188,8 @@ def synthetic_batch(
     With ``ignore_index`` the first row of each segmentation mask holds it. The same arguments give the
     same batch.
     """
-    outputs = _default_outputs(task_type, num_classes)
-    arrays = _generate(
-        task_type,
-        channels=len(synthetic_band_names(bands)),
-        batch_size=int(batch_size),
-        size=int(size),
-        num_frames=int(num_frames),
-        outputs=outputs,
-        seed=int(seed),
-        split=0,
-        ignore_index=ignore_index,
-    )
-    return _to_torch(arrays)
+    recipe = _Recipe.of(task_type, bands, size, num_frames, num_classes, seed, ignore_index)
+    return _to_torch(_generate(recipe, int(batch_size), split=0))
 
 
 class _Samples(Dataset):
@@ -191,7 +209,7 @@ class _Samples(Dataset):
         }
 
 
-class SyntheticDataModule(L.LightningDataModule):
+class SyntheticDataModule(SplitLoaders, L.LightningDataModule):
     """A data module of synthetic batches with every attribute core reads from a data module.
 
     ``spec`` (a :class:`~geofm.specs.DatasetSpec` named ``synthetic`` unless one is given), ``band_names``
@@ -218,9 +236,10 @@ class SyntheticDataModule(L.LightningDataModule):
         spec: DatasetSpec | None = None,
     ) -> None:
         super().__init__()
-        outputs = _default_outputs(task_type, num_classes)
-        self.task_type = str(task_type)
-        self.band_names: tuple[str, ...] = synthetic_band_names(bands)
+        self._recipe = _Recipe.of(task_type, bands, size, num_frames, num_classes, seed, ignore_index)
+        outputs = self._recipe.outputs
+        self.task_type = self._recipe.task_type
+        self.band_names: tuple[str, ...] = self._recipe.band_names
         self.num_classes = outputs
         self.num_outputs = outputs
         if class_names and len(class_names) != outputs:
@@ -228,13 +247,13 @@ class SyntheticDataModule(L.LightningDataModule):
         default_names = () if task_type == "regression" else tuple(f"class_{i}" for i in range(outputs))
         self.class_names: tuple[str, ...] = tuple(str(n) for n in class_names) or default_names
         self.ignore_index = ignore_index
-        self.num_frames = int(num_frames)
+        self.num_frames = self._recipe.num_frames
         self.mean: tuple[float, ...] | None = (0.0,) * len(self.band_names)
         self.std: tuple[float, ...] | None = (1.0,) * len(self.band_names)
         self.batch_size = int(batch_size)
-        self.size = int(size)
+        self.size = self._recipe.size
         self.batches = int(batches)
-        self.seed = int(seed)
+        self.seed = self._recipe.seed
         self.spec = spec or DatasetSpec(
             name="synthetic",
             summary="synthetic batches of geofm.testing",
@@ -253,36 +272,34 @@ class SyntheticDataModule(L.LightningDataModule):
         if self._splits:
             return
         for number, split in enumerate(("train", "val", "test")):
-            arrays = _generate(
-                self.task_type,
-                channels=len(self.band_names),
-                batch_size=self.batch_size * self.batches,
-                size=self.size,
-                num_frames=self.num_frames,
-                outputs=self.num_outputs,
-                seed=self.seed,
-                split=number,
-                ignore_index=self.ignore_index,
-            )
+            arrays = _generate(self._recipe, self.batch_size * self.batches, split=number)
             self._splits[split] = _Samples(arrays)
 
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+    def split_loader(self, split: str) -> DataLoader:
+        """The batches of ``split``: ``train`` shuffled, ``val`` and ``test`` in order, each split its own samples."""
         self.setup()
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self._splits[split], batch_size=self.batch_size, shuffle=shuffle, generator=generator)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches (their own samples)."""
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches (their own samples)."""
-        return self._loader("test")
+        return DataLoader(
+            self._splits[split], batch_size=self.batch_size, shuffle=split == "train", generator=generator
+        )
 
     def predict_dataloader(self) -> DataLoader:
         """The test batches, for ``Trainer.predict``."""
-        return self._loader("test")
+        return self.split_loader("test")
+
+
+def quiet_cpu_trainer(**options: Any) -> L.Trainer:
+    """A Lightning ``Trainer`` on the CPU for one epoch that writes and prints nothing, to run a task in a test.
+
+    No logger, checkpoints, progress bar or model summary; ``options`` are further ``Trainer`` arguments or
+    replace these (``max_epochs=3``, ``num_sanity_val_steps=0``, ``default_root_dir=tmp_path``).
+    """
+    quiet: dict[str, Any] = {
+        "accelerator": "cpu",
+        "max_epochs": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    return L.Trainer(**{**quiet, **options})

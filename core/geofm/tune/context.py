@@ -26,24 +26,19 @@ class StudyContext:
     settings: TuneSettings
     max_epochs: int
     started: float = field(default_factory=time.monotonic)
+    metric: str = field(init=False)
+    """The validation metric the study optimises (``val/miou``)."""
+    direction: str = field(init=False)
+    """``maximize`` or ``minimize``."""
+    study_name: str = field(init=False)
+    """The Optuna study name (the study directory's name unless given)."""
 
-    @property
-    def metric(self) -> str:
-        """The validation metric the study optimises (``val/miou``)."""
-        assert self.settings.metric is not None
-        return self.settings.metric
-
-    @property
-    def direction(self) -> str:
-        """``maximize`` or ``minimize``."""
-        assert self.settings.direction is not None
-        return self.settings.direction
-
-    @property
-    def study_name(self) -> str:
-        """The Optuna study name (the study directory's name unless given)."""
-        assert self.settings.name is not None
-        return self.settings.name
+    def __post_init__(self) -> None:
+        """Take the metric, direction and study name from the settings, which must have resolved them."""
+        metric, direction, name = self.settings.metric, self.settings.direction, self.settings.name
+        if metric is None or direction is None or name is None:
+            raise ValueError("a study context needs settings with metric, direction and name resolved")
+        self.metric, self.direction, self.study_name = metric, direction, name
 
     @property
     def storage_url(self) -> str:

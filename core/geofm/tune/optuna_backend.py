@@ -37,6 +37,7 @@ __all__ = [
     "optimize",
     "quiet_optuna",
     "recover_interrupted",
+    "report_finished",
     "storage_trial_id",
 ]
 
@@ -268,20 +269,25 @@ def _objective(ctx: StudyContext, progress: StudyProgress) -> Callable[[optuna.T
     return objective
 
 
+def report_finished(progress: StudyProgress, trial: FrozenTrial) -> None:
+    """Tell ``progress`` that ``trial`` (as the storage records it) finished: state, value, duration, error."""
+    duration = trial.duration.total_seconds() if trial.duration is not None else None
+    progress.finished(
+        trial.number,
+        state_name(trial.state),
+        trial_value(trial),
+        trial.params,
+        duration_s=duration,
+        error=trial.user_attrs.get("error"),
+        run_dir=trial.user_attrs.get("run_dir"),
+    )
+
+
 def finished_callback(progress: StudyProgress) -> Callable[[optuna.Study, FrozenTrial], None]:
     """An Optuna study callback telling ``progress`` each finished trial."""
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
-        duration = trial.duration.total_seconds() if trial.duration is not None else None
-        progress.finished(
-            trial.number,
-            state_name(trial.state),
-            trial_value(trial),
-            trial.params,
-            duration_s=duration,
-            error=trial.user_attrs.get("error"),
-            run_dir=trial.user_attrs.get("run_dir"),
-        )
+        report_finished(progress, trial)
 
     return callback
 

@@ -39,9 +39,8 @@ from geofm.tune.optuna_backend import (
     mark_pruned,
     open_storage,
     recover_interrupted,
-    state_name,
+    report_finished,
     storage_trial_id,
-    trial_value,
 )
 from geofm.tune.progress import StudyProgress
 from geofm.tune.pruning import PruningCallback
@@ -171,16 +170,7 @@ class _Search(OptunaSearch):
     def _report(self, number: int) -> None:
         storage = self.geofm_storage
         trial = storage.get_trial(storage_trial_id(storage, self.geofm_ctx.study_name, number))
-        duration = trial.duration.total_seconds() if trial.duration is not None else None
-        self.geofm_progress.finished(
-            number,
-            state_name(trial.state),
-            trial_value(trial),
-            trial.params,
-            duration_s=duration,
-            error=trial.user_attrs.get("error"),
-            run_dir=trial.user_attrs.get("run_dir"),
-        )
+        report_finished(self.geofm_progress, trial)
 
 
 class _Started(tune.Callback):

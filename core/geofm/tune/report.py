@@ -24,14 +24,8 @@ __all__ = ["PLOTS", "trial_error", "trial_run_dir", "write_reports"]
 
 log = logging.getLogger(__name__)
 
-PLOTS = {
-    "optimization_history": "plot_optimization_history",
-    "param_importances": "plot_param_importances",
-    "slice": "plot_slice",
-    "parallel_coordinate": "plot_parallel_coordinate",
-    "intermediate_values": "plot_intermediate_values",
-}
-"""``plots/<name>.png`` and the function of ``optuna.visualization.matplotlib`` that draws it."""
+PLOTS = ("optimization_history", "param_importances", "slice", "parallel_coordinate", "intermediate_values")
+"""``plots/<name>.png``, drawn by ``plot_<name>`` of ``optuna.visualization.matplotlib``."""
 
 
 def trial_run_dir(ctx: StudyContext, trial: FrozenTrial) -> Path:
@@ -124,7 +118,7 @@ def write_plots(ctx: StudyContext, study: optuna.Study) -> tuple[list[str], dict
     written: list[str] = []
     skipped: dict[str, str] = {}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    for name, function in PLOTS.items():
+    for name in PLOTS:
         if not complete:
             skipped[name] = "no complete trial"
             continue
@@ -135,7 +129,7 @@ def write_plots(ctx: StudyContext, study: optuna.Study) -> tuple[list[str], dict
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                draw = getattr(optuna_plots, function)
+                draw = getattr(optuna_plots, f"plot_{name}")
                 axes = draw(study) if name == "intermediate_values" else draw(study, target_name=ctx.metric)
             figure = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
             figure.savefig(plots / f"{name}.png", dpi=100, bbox_inches="tight")

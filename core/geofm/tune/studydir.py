@@ -21,7 +21,6 @@ the study's files are relative to the study directory, so a study can be moved o
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from typing import Any
 import yaml
 
 from geofm.errors import ConfigError
-from geofm.rundir import finite_or_null, new_directory, write_text_atomic
+from geofm.rundir import Entry, OutputDir, new_directory, write_text_atomic
 
 __all__ = ["StudyDir"]
 
@@ -42,7 +41,6 @@ TRIALS_DIR = "trials"
 TRIALS_FILE = "trials.csv"
 BEST_FILE = "best.yaml"
 SUMMARY_FILE = "summary.json"
-PLOTS_DIR = "plots"
 REPEATS_DIR = "repeats"
 RAY_DIR = "ray"
 TRIAL_LOG = "trial.log"
@@ -55,10 +53,8 @@ def study_stem(name: str | None, backbone: str) -> str:
 
 
 @dataclass(frozen=True)
-class StudyDir:
+class StudyDir(OutputDir):
     """A study directory (see the module docstring for its layout)."""
-
-    path: Path
 
     @classmethod
     def create(cls, out: str | os.PathLike[str], stem: str, *, named: bool) -> StudyDir:
@@ -76,30 +72,10 @@ class StudyDir:
 
     # --- paths ---------------------------------------------------------------------------------------
 
-    @property
-    def trials_dir(self) -> Path:
-        """``trials/``: one run directory per trial."""
-        return self.path / TRIALS_DIR
-
-    @property
-    def repeats_dir(self) -> Path:
-        """``repeats/``: the best configuration trained again, one run directory per seed."""
-        return self.path / REPEATS_DIR
-
-    @property
-    def plots_dir(self) -> Path:
-        """``plots/``."""
-        return self.path / PLOTS_DIR
-
-    @property
-    def ray_dir(self) -> Path:
-        """``ray/``: Ray Tune's own records."""
-        return self.path / RAY_DIR
-
-    @property
-    def best_path(self) -> Path:
-        """``best.yaml``."""
-        return self.path / BEST_FILE
+    trials_dir = Entry(TRIALS_DIR, "``trials/``: one run directory per trial.")
+    repeats_dir = Entry(REPEATS_DIR, "``repeats/``: the best configuration trained again, one run directory per seed.")
+    ray_dir = Entry(RAY_DIR, "``ray/``: Ray Tune's own records.")
+    best_path = Entry(BEST_FILE)
 
     @staticmethod
     def trial_name(number: int) -> str:
@@ -113,13 +89,6 @@ class StudyDir:
     def default_storage(self) -> str:
         """The SQLite URL of ``study.db``."""
         return f"sqlite:///{(self.path / STORAGE_FILE).resolve()}"
-
-    def relative(self, path: str | os.PathLike[str]) -> str:
-        """``path`` relative to the study directory when it lies inside it."""
-        try:
-            return Path(path).resolve().relative_to(self.path.resolve()).as_posix()
-        except ValueError:
-            return str(path)
 
     # --- files ---------------------------------------------------------------------------------------
 
@@ -137,20 +106,6 @@ class StudyDir:
         """Write ``best.yaml`` (a run configuration) under a comment ``header``."""
         comment = "".join(f"# {line}\n" for line in header.splitlines())
         write_text_atomic(self.best_path, comment + yaml.safe_dump(dict(config), sort_keys=False))
-
-    def write_json(self, name: str, data: Any) -> Path:
-        """Write ``data`` as strict JSON to ``<study>/<name>``."""
-        target = self.path / name
-        write_text_atomic(target, json.dumps(finite_or_null(data), indent=2, default=str, allow_nan=False) + "\n")
-        return target
-
-    def read_json(self, name: str) -> dict[str, Any] | None:
-        """``<study>/<name>`` as a dict, or ``None`` when absent or unreadable."""
-        try:
-            data = json.loads((self.path / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
 
     def write_trials_csv(self, header: list[str], rows: list[list[Any]]) -> None:
         """Write ``trials.csv``."""

@@ -5,14 +5,18 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import DataError
-from geofm_datasets.hls_burn_scars import build_hls_burn_scars
+from geofm_datasets.named.specs import HLS_BURN_SCARS_SPEC
+
+build_hls_burn_scars = partial(build_dataset, HLS_BURN_SCARS_SPEC)
 
 
 def _chips(base: Path, write_tif: Callable[..., Path]) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from geofm.data import date_from_tags, raster_meta
+from geofm.data import build_dataset, date_from_tags, raster_meta
 from geofm.errors import ConfigError, DataError
-from geofm_datasets.bigearthnet import build_bigearthnet
-from geofm_datasets.bigearthnet_classes import BAND_MEAN, BAND_STD, BANDS, CLASSES_19, CLASSES_43, TO_19
+from geofm_datasets.named.bigearthnet_classes import BAND_MEAN, BAND_STD, BANDS, CLASSES_19, CLASSES_43, TO_19
+from geofm_datasets.named.specs import BIGEARTHNET_SPEC
+
+build_bigearthnet = partial(build_dataset, BIGEARTHNET_SPEC)
 
 REAL = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "real" / "bigearthnet"
 needs_real = pytest.mark.skipif(

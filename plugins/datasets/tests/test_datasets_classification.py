@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import ConfigError, DataError
 from geofm.registry import get_registry
-from geofm_datasets.classification import build_geotiff_classification, build_geotiff_multilabel
+from geofm_datasets.classification.specs import GEOTIFF_CLASSIFICATION_SPEC, GEOTIFF_MULTILABEL_SPEC
+
+build_geotiff_classification = partial(build_dataset, GEOTIFF_CLASSIFICATION_SPEC)
+build_geotiff_multilabel = partial(build_dataset, GEOTIFF_MULTILABEL_SPEC)
 
 BANDS = ("B04", "B03", "B02")  # described in the files: red, green, blue
 UNIT = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
@@ -171,7 +176,8 @@ def test_registry_builds_with_contract_and_refuses_unknown_options(class_folders
     registry = get_registry("datasets")
     assert registry.get("geotiff_classification").task == "classification"
     assert registry.get("geotiff_multilabel").task == "multilabel_classification"
-    module = registry.build("geotiff_classification", data_root=class_folders, batch_size=2, num_workers=0, seed=1)
+    spec = registry.get("geotiff_classification")
+    module = build_dataset(spec, data_root=class_folders, batch_size=2, num_workers=0, seed=1)
     for attribute in ("spec", "band_names", "num_frames", "num_classes", "class_names", "ignore_index", "mean", "std"):
         assert hasattr(module, attribute)
     assert module.spec.distribution == "geofm-datasets"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,11 @@ import pytest
 import rasterio
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import DataError
-from geofm_datasets.demo import build_demo
+from geofm_datasets.segmentation.specs import DEMO_SPEC
+
+build_demo = partial(build_dataset, DEMO_SPEC)
 
 
 def _module(root: Path, **kw):

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 
+from geofm.data import build_dataset
+from geofm.data.generated import split_counts
 from geofm.errors import DataError
 from geofm_datasets import demo
-from geofm_datasets.demo import MARKER, build_demo, demo_root, generate_demo
+from geofm_datasets.demo import MARKER, demo_root, generate_demo
+from geofm_datasets.segmentation.specs import DEMO_SPEC
+
+build_demo = partial(build_dataset, DEMO_SPEC)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -52,7 +58,7 @@ def test_default_root_under_geofm_cache(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_default_splits_are_32_8_8() -> None:
-    assert demo._split_counts(48) == (32, 8, 8)
+    assert split_counts(48) == (32, 8, 8)
 
 
 def test_files_are_valid_geotiffs(small_demo: Path) -> None:

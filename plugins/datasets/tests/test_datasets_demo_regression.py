@@ -9,9 +9,9 @@ import pytest
 import rasterio
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import DataError
 from geofm.registry import get_registry
-from geofm_datasets import demo_regression
 from geofm_datasets.demo_regression import (
     MARKER,
     TARGET_NODATA,
@@ -19,6 +19,7 @@ from geofm_datasets.demo_regression import (
     generate_demo_regression,
     vegetation_cover,
 )
+from geofm_datasets.regression.specs import DEMO_REGRESSION_SPEC
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -79,8 +80,12 @@ def test_vegetation_cover_follows_ndvi_with_spatial_smoothing() -> None:
 
 
 def test_registry_builds_a_standardised_module(small_regression_demo: Path) -> None:
-    module = get_registry("datasets").build(
-        "demo_regression", data_root=small_regression_demo, num_scenes=12, size=64, batch_size=4
+    module = build_dataset(
+        get_registry("datasets").get("demo_regression"),
+        data_root=small_regression_demo,
+        num_scenes=12,
+        size=64,
+        batch_size=4,
     )
     assert module.spec.name == "demo_regression" and module.spec.distribution == "geofm-datasets"
     assert module.task_type == "regression" and module.num_outputs == module.num_classes == 1
@@ -98,4 +103,4 @@ def test_unknown_option_is_refused(small_regression_demo: Path) -> None:
     from geofm.errors import ConfigError
 
     with pytest.raises(ConfigError, match="num_scenes"):
-        demo_regression.build_demo_regression(data_root=small_regression_demo, num_scene=3)
+        build_dataset(DEMO_REGRESSION_SPEC, data_root=small_regression_demo, num_scene=3)

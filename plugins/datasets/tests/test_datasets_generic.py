@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import ConfigError, DataError
-from geofm_datasets.segmentation import build_geotiff_segmentation, pair_samples, split_samples
+from geofm_datasets.segmentation.generic import pair_samples, split_samples
+from geofm_datasets.segmentation.specs import GEOTIFF_SEGMENTATION_SPEC
+
+build_geotiff_segmentation = partial(build_dataset, GEOTIFF_SEGMENTATION_SPEC)
 
 
 def test_folders_with_descriptions_and_fractions(segmentation_folder: Path) -> None:
@@ -158,7 +163,7 @@ def test_split_file_with_unknown_id(segmentation_folder: Path) -> None:
 
 
 def test_split_samples_train_only_split_file_takes_val_from_train(segmentation_folder: Path) -> None:
-    from geofm_datasets.dataset import SegmentationSample
+    from geofm_datasets.segmentation.dataset import SegmentationSample
 
     samples = [SegmentationSample(f"s{i}", Path(f"s{i}.tif"), Path(f"s{i}_mask.tif")) for i in range(10)]
     (segmentation_folder / "train.txt").write_text("\n".join(f"s{i}" for i in range(8)))

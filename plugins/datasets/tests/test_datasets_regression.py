@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import ConfigError, DataError
 from geofm.registry import get_registry
-from geofm_datasets.regression import build_geotiff_regression, pair_targets
+from geofm_datasets.regression.generic import pair_targets
+from geofm_datasets.regression.specs import GEOTIFF_REGRESSION_SPEC
+
+build_geotiff_regression = partial(build_dataset, GEOTIFF_REGRESSION_SPEC)
 
 SIZE = 16
 
@@ -47,8 +52,8 @@ def _build(root: Path, **options):
 
 
 def test_registry_builds_it_with_the_contract_attributes(regression_folder: Path) -> None:
-    module = get_registry("datasets").build(
-        "geotiff_regression",
+    module = build_dataset(
+        get_registry("datasets").get("geotiff_regression"),
         data_root=regression_folder,
         bands=None,
         batch_size=2,

@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import ConfigError, DataError
-from geofm_datasets.segmentation import build_geotiff_segmentation
+from geofm_datasets.segmentation.specs import GEOTIFF_SEGMENTATION_SPEC
+
+build_geotiff_segmentation = partial(build_dataset, GEOTIFF_SEGMENTATION_SPEC)
 
 REAL = (Path(__file__).parents[3] / ".." / "shared" / "data" / "real").resolve()
 CROP = REAL / "multi_temporal_crop"
@@ -93,9 +97,14 @@ def test_real_crop_chips_load_as_c_t_h_w_through_the_generic_path(
 
 @needs_crop
 def test_multi_temporal_crop_dataset_in_the_publishers_layout(tmp_path: Path, write_tif: Callable[..., Path]) -> None:
+    from functools import partial
+
     import rasterio
 
-    from geofm_datasets.multi_temporal_crop import build_multi_temporal_crop
+    from geofm.data import build_dataset
+    from geofm_datasets.named.specs import MULTI_TEMPORAL_CROP_SPEC
+
+    build_multi_temporal_crop = partial(build_dataset, MULTI_TEMPORAL_CROP_SPEC)
 
     root = _crop_layout(tmp_path, write_tif)
     module = build_multi_temporal_crop(data_root=root, batch_size=1)
@@ -212,7 +221,12 @@ def test_file_of_t_x_c_bands_is_checked_when_read(tmp_path: Path, write_tif: Cal
 def test_crop_layouts_without_lists_the_source_coop_variant_and_missing_data(
     tmp_path: Path, write_tif: Callable[..., Path]
 ) -> None:
-    from geofm_datasets.multi_temporal_crop import build_multi_temporal_crop
+    from functools import partial
+
+    from geofm.data import build_dataset
+    from geofm_datasets.named.specs import MULTI_TEMPORAL_CROP_SPEC
+
+    build_multi_temporal_crop = partial(build_dataset, MULTI_TEMPORAL_CROP_SPEC)
 
     chip = np.arange(18, dtype=np.int16)[:, None, None] * np.ones((1, 8, 8), np.int16)
     mask = np.array([[0, 1, 13, 7]] * 2, np.uint8).repeat(4, axis=0).repeat(2, axis=1)

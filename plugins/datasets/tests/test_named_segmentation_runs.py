@@ -58,7 +58,12 @@ def test_multi_temporal_crop_run_feeds_frames(tmp_path: Path, write_tif: Callabl
             chip = rng.integers(100, 4000, (18, 32, 32)).astype(np.int16)
             write_tif(tmp_path / folder / f"{name}_merged.tif", chip, nodata=-9999)
             write_tif(tmp_path / folder / f"{name}.mask.tif", rng.integers(0, 14, (32, 32)).astype(np.uint8))
-    from geofm_datasets.multi_temporal_crop import build_multi_temporal_crop
+    from functools import partial
+
+    from geofm.data import build_dataset
+    from geofm_datasets.named.specs import MULTI_TEMPORAL_CROP_SPEC
+
+    build_multi_temporal_crop = partial(build_dataset, MULTI_TEMPORAL_CROP_SPEC)
 
     batch = next(iter(build_multi_temporal_crop(data_root=tmp_path, batch_size=2).train_dataloader()))
     assert batch["image"].shape == (2, 6, 3, 32, 32) and batch["meta"]["timestamps"].shape == (2, 3)

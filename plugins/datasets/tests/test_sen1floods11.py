@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from geofm.data import build_dataset
 from geofm.errors import ConfigError, DataError
-from geofm_datasets.sen1floods11 import build_sen1floods11
+from geofm_datasets.named.specs import SEN1FLOODS11_SPEC
+
+build_sen1floods11 = partial(build_dataset, SEN1FLOODS11_SPEC)
 
 REAL = (Path(__file__).parents[3] / ".." / "shared" / "data" / "real" / "sen1floods11").resolve()
 CHIP = "Spain_7370579"

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from geofm.data import build_dataset
 from geofm.errors import DataError
-from geofm_datasets.regression import build_geotiff_regression
-from geofm_datasets.segmentation import build_geotiff_segmentation
+from geofm_datasets.regression.specs import GEOTIFF_REGRESSION_SPEC
+from geofm_datasets.segmentation.specs import GEOTIFF_SEGMENTATION_SPEC
+
+build_geotiff_regression = partial(build_dataset, GEOTIFF_REGRESSION_SPEC)
+build_geotiff_segmentation = partial(build_dataset, GEOTIFF_SEGMENTATION_SPEC)
+
 
 SIZE = 8
 GIVEN = {"mean": (500.0, 500.0), "std": (100.0, 100.0)}

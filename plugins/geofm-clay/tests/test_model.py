@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from geofm.errors import ConfigError, DataError
-from geofm_clay.factory import build_clay, clay_v1_base
+from geofm_clay.factory import clay_v1_base
 
 SHARED = Path(__file__).resolve().parents[3] / ".." / "shared"
 FIXTURES = SHARED / "fixtures" / "clay"
@@ -153,7 +153,7 @@ def test_five_dimensional_input_with_one_frame() -> None:
 
 def test_unknown_option_is_an_error() -> None:
     with pytest.raises(ConfigError, match="no option depht"):
-        build_clay("clay_v1_base", depht=3)
+        clay_v1_base(depht=3)
 
 
 def test_geofm_metadata_equals_reference_encodings() -> None:

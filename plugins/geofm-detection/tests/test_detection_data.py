@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +14,21 @@ import torch
 from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 
+from geofm.data import build_dataset
 from geofm.errors import DataError
 from geofm.testing import write_geotiff
 from geofm_detection.annotations import read_vector_instances
-from geofm_detection.data_specs import DATASETS, DEMO_DETECTION_SPEC, NWPU_VHR10_SPEC
-from geofm_detection.demo_detection import build_demo_detection, generate_demo_detection
+from geofm_detection.data_specs import DATASETS, DEMO_DETECTION_SPEC, GEOTIFF_DETECTION_SPEC, NWPU_VHR10_SPEC
+from geofm_detection.demo_detection import generate_demo_detection
 from geofm_detection.detection_dataset import collate_detection
 from geofm_detection.example_layouts import write_geotiff_detection_example, write_nwpu_example
-from geofm_detection.geotiff_detection import build_geotiff_detection
-from geofm_detection.nwpu import build_nwpu_vhr10
 from geofm_detection.transforms import flip_horizontal, flip_vertical, random_flips
 
 ORIGIN = (500_000.0, 5_000_000.0)  # upper-left corner of the test chips, EPSG:32633
 PIXEL = 10.0
+build_demo_detection = partial(build_dataset, DEMO_DETECTION_SPEC)
+build_geotiff_detection = partial(build_dataset, GEOTIFF_DETECTION_SPEC)
+build_nwpu_vhr10 = partial(build_dataset, NWPU_VHR10_SPEC)
 LOADER = {"bands": None, "batch_size": 2, "num_workers": 0, "seed": 0, "mean": None, "std": None}
 
 

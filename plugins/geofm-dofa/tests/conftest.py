@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from geofm.testing.reference_fixtures import ReferenceFixtures, architecture_options
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = (REPO / ".." / "shared").resolve()
@@ -14,37 +15,14 @@ FIXTURES = SHARED / "fixtures" / "dofa"
 REAL_SEN1FLOODS11 = SHARED / "data" / "real" / "sen1floods11"
 
 
-def _fixture_case(name: str) -> tuple[dict[str, Any], Path, Path]:
-    """(description json, checkpoint path, io path) of a shared fixture case; skips when absent."""
-    description = FIXTURES / f"{name}.json"
-    if not description.is_file():
-        pytest.skip(f"shared DOFA fixtures not found at {FIXTURES}")
-    data = json.loads(description.read_text())
-    return data, FIXTURES / data["checkpoint"], FIXTURES / f"{name}_io.pt"
-
-
-def _fixture_options(architecture: dict[str, Any]) -> dict[str, Any]:
-    """``geofm.build_backbone`` keyword arguments reproducing a fixture's architecture."""
-    return {
-        "img_size": architecture["img_size"],
-        "embed_dim": architecture["embed_dim"],
-        "depth": architecture["depth"],
-        "num_heads": architecture["num_heads"],
-        "mlp_ratio": architecture["mlp_ratio"],
-        "patch_size": architecture["patch_size"],
-    }
+ARCHITECTURE = ("img_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "patch_size")
+"""The architecture entries of a fixture case that are ``geofm.build_backbone`` options as they are."""
 
 
 @pytest.fixture
-def fixture_case() -> Any:
-    """``fixture_case(name) -> (description, checkpoint path, io path)``; skips without ../shared."""
-    return _fixture_case
-
-
-@pytest.fixture
-def fixture_options() -> Any:
-    """``fixture_options(architecture) -> build_backbone keyword arguments``."""
-    return _fixture_options
+def reference() -> ReferenceFixtures:
+    """The DOFA fixture cases (skipped without ../shared); ``options`` gives build_backbone's keywords."""
+    return ReferenceFixtures(FIXTURES, "DOFA", lambda description: architecture_options(description, ARCHITECTURE))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 import geofm  # noqa: E402
 from geofm.errors import WeightsError  # noqa: E402
 from geofm.weights import import_weights, resolve_weights  # noqa: E402
-from geofm_dofa.factory import build_dofa  # noqa: E402
+from geofm_dofa.factory import dofa_base_patch16_224  # noqa: E402
 from geofm_dofa.pos_embed import resize_pos_embed  # noqa: E402
 
 TINY: dict[str, Any] = {"embed_dim": 32, "depth": 2, "num_heads": 2, "patch_size": 8}
@@ -35,7 +35,7 @@ def _original_layout(state: dict[str, Any], dim: int) -> dict[str, Any]:
 @pytest.fixture
 def tiny_state() -> dict[str, Any]:
     torch.manual_seed(1)
-    return dict(build_dofa("dofa_base_patch16_224", img_size=32, **TINY).state_dict())
+    return dict(dofa_base_patch16_224(img_size=32, **TINY).state_dict())
 
 
 def _save(state: dict[str, Any], path: Path) -> Path:
@@ -59,7 +59,7 @@ def test_original_layout_drops_and_lists_the_mae_leftovers(
 ) -> None:
     state = _original_layout(tiny_state, 32)
     path = _save({wrapper: state, "epoch": 100} if wrapper else state, tmp_path / "original.pth")
-    model = build_dofa("dofa_base_patch16_224", checkpoint=path, img_size=32, **TINY)
+    model = dofa_base_patch16_224(checkpoint=path, img_size=32, **TINY)
     report = model.checkpoint_report
     assert report["layout"] == "original"
     assert report["dropped_keys"] == list(MAE_LEFTOVERS)
@@ -73,14 +73,14 @@ def test_classifier_keys_are_dropped_too(tiny_state: dict[str, Any], tmp_path: P
         "fc_norm.bias": torch.zeros(32),
         "head.weight": torch.zeros(5, 32),
     }
-    model = build_dofa("dofa_base_patch16_224", checkpoint=_save(state, tmp_path / "c.pth"), img_size=32, **TINY)
+    model = dofa_base_patch16_224(checkpoint=_save(state, tmp_path / "c.pth"), img_size=32, **TINY)
     assert model.checkpoint_report["dropped_keys"] == ["fc_norm.weight", "fc_norm.bias", "head.weight"]
     assert model.checkpoint_report["layout"] == "torchgeo"
 
 
 def test_pos_embed_is_resized_bilinearly_on_load(tiny_state: dict[str, Any], tmp_path: Path) -> None:
     path = _save(tiny_state, tmp_path / "t.pth")
-    model = build_dofa("dofa_base_patch16_224", checkpoint=path, img_size=48, **TINY)
+    model = dofa_base_patch16_224(checkpoint=path, img_size=48, **TINY)
     assert model.checkpoint_report["pos_embed_resized"] == [[4, 4], [6, 6]]
     table = tiny_state["pos_embed"]
     grid = table[:, 1:].reshape(1, 4, 4, 32).permute(0, 3, 1, 2)
@@ -93,27 +93,25 @@ def test_pos_embed_is_resized_bilinearly_on_load(tiny_state: dict[str, Any], tmp
 def test_missing_unexpected_and_misshaped_keys_are_errors(tiny_state: dict[str, Any], tmp_path: Path) -> None:
     missing = {k: v for k, v in tiny_state.items() if k != "blocks.1.mlp.fc2.bias"}
     with pytest.raises(WeightsError, match=r"missing keys: blocks\.1\.mlp\.fc2\.bias"):
-        build_dofa("dofa_base_patch16_224", checkpoint=_save(missing, tmp_path / "m.pth"), img_size=32, **TINY)
+        dofa_base_patch16_224(checkpoint=_save(missing, tmp_path / "m.pth"), img_size=32, **TINY)
     unexpected = {**tiny_state, "decoder_embed.weight": torch.zeros(1)}
     with pytest.raises(WeightsError, match=r"unexpected keys: decoder_embed\.weight"):
-        build_dofa("dofa_base_patch16_224", checkpoint=_save(unexpected, tmp_path / "u.pth"), img_size=32, **TINY)
+        dofa_base_patch16_224(checkpoint=_save(unexpected, tmp_path / "u.pth"), img_size=32, **TINY)
     with pytest.raises(WeightsError, match=r"shape mismatch: cls_token .*embed_dim"):
-        build_dofa(
-            "dofa_base_patch16_224", checkpoint=_save(tiny_state, tmp_path / "t.pth"), **{**TINY, "embed_dim": 64}
-        )
-    deeper = build_dofa("dofa_base_patch16_224", img_size=32, **{**TINY, "depth": 3})
+        dofa_base_patch16_224(checkpoint=_save(tiny_state, tmp_path / "t.pth"), **{**TINY, "embed_dim": 64})
+    deeper = dofa_base_patch16_224(img_size=32, **{**TINY, "depth": 3})
     with pytest.raises(WeightsError, match=r"missing keys: blocks\.2\."):
-        build_dofa("dofa_base_patch16_224", checkpoint=_save(tiny_state, tmp_path / "t.pth"), **{**TINY, "depth": 3})
+        dofa_base_patch16_224(checkpoint=_save(tiny_state, tmp_path / "t.pth"), **{**TINY, "depth": 3})
     assert deeper.checkpoint_report is None
     with pytest.raises(WeightsError, match="holds no tensors"):
-        build_dofa("dofa_base_patch16_224", checkpoint=_save({"epoch": 1}, tmp_path / "e.pth"), **TINY)
+        dofa_base_patch16_224(checkpoint=_save({"epoch": 1}, tmp_path / "e.pth"), **TINY)
 
 
 def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "hostile.pth"
     torch.save({"pos_embed": torch.zeros(1), "extra": Path("x")}, path)
     with pytest.raises(WeightsError, match="refuses to unpickle"):
-        build_dofa("dofa_base_patch16_224", checkpoint=path, **TINY)
+        dofa_base_patch16_224(checkpoint=path, **TINY)
 
 
 def test_auto_weights_come_from_the_hub_source_or_warn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

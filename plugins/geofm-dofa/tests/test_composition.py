@@ -9,6 +9,7 @@ import pytest
 import geofm
 from geofm.compose import plan_composition
 from geofm.registry import get_registry
+from geofm.testing import planned_levels
 
 NAMES = ("dofa_small", "dofa_base_patch16_224", "dofa_large_patch16_224")
 TINY: dict[str, Any] = {"embed_dim": 32, "depth": 4, "num_heads": 2, "patch_size": 8}
@@ -21,14 +22,10 @@ def _dense_decoders() -> list[str]:
 @pytest.mark.parametrize("decoder", _dense_decoders())
 @pytest.mark.parametrize("backbone", NAMES)
 def test_every_dense_decoder_plans_without_neck_flags(backbone: str, decoder: str) -> None:
-    backbone_spec = get_registry("backbones").get(backbone)
-    decoder_spec = get_registry("decoders").get(decoder)
-    plan = plan_composition(backbone_spec, decoder_spec, task_type="segmentation")
-    names = [neck["name"] for neck in plan]
+    names, levels, backbone_spec = planned_levels(backbone, decoder)
     assert "tokens_to_map" in names
-    levels = plan[0]["levels"] if names[0] == "select_levels" else list(range(backbone_spec.depth))
     assert levels[-1] == backbone_spec.default_levels[-1]
-    if decoder_spec.num_levels == 4:
+    if get_registry("decoders").get(decoder).num_levels == 4:
         assert levels == list(backbone_spec.default_levels)
 
 

@@ -24,14 +24,14 @@ def _compare(features: list[Any], expected: list[Any]) -> None:
 
 @pytest.mark.usefixtures("full_precision")
 @pytest.mark.parametrize("case", CASES)
-def test_fixture_features_match_reference_with_its_bands(case: str, fixture_case, fixture_options) -> None:
-    description, checkpoint, io_path = fixture_case(case)
+def test_fixture_features_match_reference_with_its_bands(case: str, reference) -> None:
+    description, checkpoint, io_path = reference.case(case)
     architecture = description["architecture"]
     model = geofm.build_backbone(
         "dofa_base_patch16_224",
         weights=str(checkpoint),
         bands=description["bands"],
-        **fixture_options(architecture),
+        **reference.options(description),
     ).eval()
     io = torch.load(io_path, weights_only=True)
     assert tuple(io["x"].shape) == tuple(description["input_shape"])
@@ -51,11 +51,11 @@ def test_fixture_features_match_reference_with_its_bands(case: str, fixture_case
 
 @pytest.mark.usefixtures("full_precision")
 @pytest.mark.parametrize("case", CASES)
-def test_fixture_features_match_with_the_reference_inputs(case: str, fixture_case, fixture_options) -> None:
+def test_fixture_features_match_with_the_reference_inputs(case: str, reference) -> None:
     """``bands=None`` (channels as given) and the reference's own ``wavelengths`` (micrometres) input."""
-    description, checkpoint, io_path = fixture_case(case)
+    description, checkpoint, io_path = reference.case(case)
     model = geofm.build_backbone(
-        "dofa_base_patch16_224", weights=str(checkpoint), bands=None, **fixture_options(description["architecture"])
+        "dofa_base_patch16_224", weights=str(checkpoint), bands=None, **reference.options(description)
     ).eval()
     assert model.bands is None and model.wavelengths is None
     io = torch.load(io_path, weights_only=True)
@@ -67,10 +67,10 @@ def test_fixture_features_match_with_the_reference_inputs(case: str, fixture_cas
 
 
 @pytest.mark.usefixtures("full_precision")
-def test_one_nanometre_off_moves_the_features(fixture_case, fixture_options) -> None:
-    description, checkpoint, io_path = fixture_case("hls6")
+def test_one_nanometre_off_moves_the_features(reference) -> None:
+    description, checkpoint, io_path = reference.case("hls6")
     model = geofm.build_backbone(
-        "dofa_base_patch16_224", weights=str(checkpoint), **fixture_options(description["architecture"])
+        "dofa_base_patch16_224", weights=str(checkpoint), **reference.options(description)
     ).eval()
     io = torch.load(io_path, weights_only=True)
     off = io["wavelengths"].clone()

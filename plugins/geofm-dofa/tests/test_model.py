@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -12,8 +10,9 @@ torch = pytest.importorskip("torch")
 
 import geofm  # noqa: E402
 from geofm.errors import ConfigError, DataError  # noqa: E402
+from geofm.testing import import_changes_torch_state  # noqa: E402
 from geofm_dofa.embedding import wavelength_code  # noqa: E402
-from geofm_dofa.factory import build_dofa  # noqa: E402
+from geofm_dofa.factory import dofa_base_patch16_224, dofa_small  # noqa: E402
 
 TINY: dict[str, Any] = {"embed_dim": 32, "depth": 3, "num_heads": 2, "patch_size": 8}
 HLS6 = ("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2")
@@ -22,7 +21,7 @@ S2_13 = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B1
 
 def _tiny(bands: Any = HLS6, img_size: int = 32, **options: Any) -> Any:
     torch.manual_seed(0)
-    return build_dofa("dofa_base_patch16_224", bands=bands, img_size=img_size, **{**TINY, **options}).eval()
+    return dofa_base_patch16_224(bands=bands, img_size=img_size, **{**TINY, **options}).eval()
 
 
 def test_wavelength_code_is_sin_cos_of_nanometres() -> None:
@@ -77,7 +76,7 @@ def test_one_set_of_weights_serves_every_sensor_without_band_adaptation() -> Non
     hls = _tiny(HLS6)
     state = {k: v.clone() for k, v in hls.state_dict().items()}
     for bands in (S2_13, (*S2_13, "VV", "VH"), ("VV", "VH"), ("l30:B10", "l30:B11", "RED")):
-        model = build_dofa("dofa_base_patch16_224", bands=bands, img_size=32, **TINY).eval()
+        model = dofa_base_patch16_224(bands=bands, img_size=32, **TINY).eval()
         assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {
             k: tuple(v.shape) for k, v in state.items()
         }
@@ -129,7 +128,7 @@ def test_other_input_sizes_interpolate_the_position_table_as_on_load(tmp_path) -
     small = _tiny(img_size=32)
     path = tmp_path / "tiny.pth"
     torch.save(small.state_dict(), path)
-    large = build_dofa("dofa_base_patch16_224", checkpoint=path, bands=HLS6, img_size=48, **TINY).eval()
+    large = dofa_base_patch16_224(checkpoint=path, bands=HLS6, img_size=48, **TINY).eval()
     assert large.checkpoint_report["pos_embed_resized"] == [[4, 4], [6, 6]]
     x = torch.randn(1, 6, 48, 48)
     with torch.no_grad():
@@ -153,20 +152,20 @@ def test_grad_checkpointing_gives_the_same_gradients() -> None:
 
 
 def test_factory_options_and_errors() -> None:
-    model = build_dofa("dofa_small", bands=None, img_size=40, wavelengths=[0.49, 0.56], **TINY)
+    model = dofa_small(bands=None, img_size=40, wavelengths=[0.49, 0.56], **TINY)
     assert model.img_size == 40 and model.wavelengths == (0.49, 0.56)  # 40 is a multiple of 8
-    assert build_dofa("dofa_small", img_size=50, **TINY).img_size == 56  # rounded up to the patch
-    assert build_dofa("dofa_small", num_frames=1, **TINY).grid_size == (28, 28)
+    assert dofa_small(img_size=50, **TINY).img_size == 56  # rounded up to the patch
+    assert dofa_small(num_frames=1, **TINY).grid_size == (28, 28)
     with pytest.raises(ConfigError, match="no option colour"):
-        build_dofa("dofa_small", colour=1)
+        dofa_small(colour=1)
     with pytest.raises(ConfigError, match="single-time"):
-        build_dofa("dofa_small", num_frames=3)
+        dofa_small(num_frames=3)
     with pytest.raises(ConfigError, match="2 wavelengths for 6 bands"):
-        build_dofa("dofa_small", bands=HLS6, wavelengths="0.49,0.56", **TINY)
+        dofa_small(bands=HLS6, wavelengths="0.49,0.56", **TINY)
     with pytest.raises(ConfigError, match="at least 3"):
-        build_dofa("dofa_small", patch_size=2)
+        dofa_small(patch_size=2)
     with pytest.raises(DataError, match="no wavelength for band"):
-        build_dofa("dofa_small", bands=["BLUE", "BLU"], **TINY)
+        dofa_small(bands=["BLUE", "BLU"], **TINY)
 
 
 def test_variants_build_at_full_width_with_the_spec_sizes() -> None:
@@ -180,15 +179,4 @@ def test_variants_build_at_full_width_with_the_spec_sizes() -> None:
 
 
 def test_importing_the_model_changes_no_global_torch_state() -> None:
-    code = (
-        "import torch\n"
-        "def state():\n"
-        "    return (torch.get_default_dtype(), torch.get_float32_matmul_precision(), torch.get_num_threads(),\n"
-        "            torch.are_deterministic_algorithms_enabled(), torch.is_grad_enabled(),\n"
-        "            torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32, torch.initial_seed())\n"
-        "before = state()\n"
-        "import geofm_dofa.factory, geofm_dofa.model, geofm_dofa.checkpoint\n"
-        "print(before == state())\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "True", result.stderr
+    assert import_changes_torch_state("geofm_dofa.factory", "geofm_dofa.model", "geofm_dofa.checkpoint") == ""

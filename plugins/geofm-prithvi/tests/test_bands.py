@@ -10,7 +10,7 @@ import torch
 
 from geofm.errors import WeightsError
 from geofm.weights import adapt_input_channels
-from geofm_prithvi.build import build_prithvi
+from geofm_prithvi.build import prithvi_eo_v2_300
 from geofm_prithvi.variants import PRETRAINING_BANDS
 
 S2_ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
@@ -68,7 +68,7 @@ def test_channel_count_must_match_checkpoint_bands() -> None:
 
 
 def _checkpoint(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
-    state = {f"encoder.{k}": v for k, v in build_prithvi("prithvi_eo_v2_300", **TINY).state_dict().items()}
+    state = {f"encoder.{k}": v for k, v in prithvi_eo_v2_300(**TINY).state_dict().items()}
     state["encoder.patch_embed.proj.weight"] = _pretrained()
     path = tmp_path / "tiny.pt"
     torch.save(state, path)
@@ -77,7 +77,7 @@ def _checkpoint(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
 
 def test_backbone_on_thirteen_sentinel2_bands(tmp_path: Path) -> None:
     path, state = _checkpoint(tmp_path)
-    model = build_prithvi("prithvi_eo_v2_300", checkpoint=path, bands=S2_ALL, **TINY)
+    model = prithvi_eo_v2_300(checkpoint=path, bands=S2_ALL, **TINY)
     report = model.checkpoint_report["bands"]
     assert len(report["copied"]) == 6 and len(report["initialised"]) == 7
     assert torch.equal(model.patch_embed.proj.weight[:, 8], state["encoder.patch_embed.proj.weight"][:, 3])
@@ -88,7 +88,7 @@ def test_backbone_on_thirteen_sentinel2_bands(tmp_path: Path) -> None:
 
 def test_backbone_on_pretraining_bands_needs_no_adaptation(tmp_path: Path) -> None:
     path, state = _checkpoint(tmp_path)
-    model = build_prithvi("prithvi_eo_v2_300", checkpoint=path, bands=S2_SIX, **TINY)
+    model = prithvi_eo_v2_300(checkpoint=path, bands=S2_SIX, **TINY)
     assert model.checkpoint_report["bands"] is None
     assert torch.equal(model.patch_embed.proj.weight, state["encoder.patch_embed.proj.weight"])
 
@@ -97,5 +97,5 @@ def test_different_patch_kernel_keeps_random_weight_and_warns(tmp_path: Path) ->
     path, _ = _checkpoint(tmp_path)
     options = {**TINY, "patch_size": (1, 4, 4)}
     with pytest.warns(UserWarning, match="keeping the randomly initialised patch embedding"):
-        model = build_prithvi("prithvi_eo_v2_300", checkpoint=path, **options)
+        model = prithvi_eo_v2_300(checkpoint=path, **options)
     assert model.checkpoint_report["bands"]["copied"] == []

@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from geofm.errors import WeightsError
-from geofm_prithvi.build import build_prithvi
+from geofm_prithvi.build import prithvi_eo_v2_300, prithvi_eo_v2_300_tl
 from geofm_prithvi.checkpoint import encoder_state_dict, is_mae_decoder_key
 from geofm_prithvi.model import PrithviViT
 
 TINY = {"embed_dim": 32, "depth": 2, "num_heads": 2, "patch_size": (1, 8, 8), "img_size": 32, "num_frames": 2}
+SMALLEST_DEMO = {"batch_size": 1, "num_workers": 0, "num_scenes": 6, "size": 64}
+"""The smallest demo dataset a run trains on: 6 scenes of 64 px, one sample a batch, no workers."""
 
 
 def _mae_decoder_keys(width: int, depth: int, grid_tokens: int, patch_values: int, tl: bool) -> dict[str, tuple]:
@@ -69,13 +71,13 @@ def _write(state: dict[str, torch.Tensor], path: Path) -> Path:
 
 
 def test_prefixed_and_unprefixed_layouts_load_the_same_weights(tmp_path: Path) -> None:
-    source = build_prithvi("prithvi_eo_v2_300", **TINY)
+    source = prithvi_eo_v2_300(**TINY)
     state = released_layout(source)
     prefixed = _write(state, tmp_path / "prefixed.pt")
     unprefixed_state = {k.removeprefix("encoder.").removeprefix("decoder."): v for k, v in state.items()}
     unprefixed = _write(unprefixed_state, tmp_path / "unprefixed.pt")
-    first = build_prithvi("prithvi_eo_v2_300", checkpoint=prefixed, **TINY)
-    second = build_prithvi("prithvi_eo_v2_300", checkpoint=unprefixed, **TINY)
+    first = prithvi_eo_v2_300(checkpoint=prefixed, **TINY)
+    second = prithvi_eo_v2_300(checkpoint=unprefixed, **TINY)
     assert first.checkpoint_report["layout"] == "prefixed"
     assert second.checkpoint_report["layout"] == "unprefixed"
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(), strict=True):
@@ -109,52 +111,52 @@ def test_mae_decoder_keys_are_recognised(key: str, expected: bool) -> None:
 
 
 def test_missing_key_is_named(tmp_path: Path) -> None:
-    state = released_layout(build_prithvi("prithvi_eo_v2_300", **TINY))
+    state = released_layout(prithvi_eo_v2_300(**TINY))
     del state["encoder.blocks.1.attn.proj.bias"]
     path = _write(state, tmp_path / "missing.pt")
     with pytest.raises(WeightsError, match=r"missing keys: blocks\.1\.attn\.proj\.bias") as info:
-        build_prithvi("prithvi_eo_v2_300", checkpoint=path, **TINY)
+        prithvi_eo_v2_300(checkpoint=path, **TINY)
     assert str(path) in str(info.value)
 
 
 def test_wrong_shape_is_named(tmp_path: Path) -> None:
-    state = released_layout(build_prithvi("prithvi_eo_v2_300", **TINY))
+    state = released_layout(prithvi_eo_v2_300(**TINY))
     state["encoder.blocks.0.mlp.fc1.weight"] = torch.zeros(64, 32)
     path = _write(state, tmp_path / "shape.pt")
     with pytest.raises(
         WeightsError, match=r"shape mismatch: blocks\.0\.mlp\.fc1\.weight \(checkpoint \(64, 32\), model \(128, 32\)\)"
     ):
-        build_prithvi("prithvi_eo_v2_300", checkpoint=path, **TINY)
+        prithvi_eo_v2_300(checkpoint=path, **TINY)
 
 
 def test_unexpected_key_is_named(tmp_path: Path) -> None:
     # a TL checkpoint into the plain variant: its learned scales are unexpected
-    state = released_layout(build_prithvi("prithvi_eo_v2_300_tl", **TINY))
+    state = released_layout(prithvi_eo_v2_300_tl(**TINY))
     path = _write(state, tmp_path / "tl.pt")
     with pytest.raises(WeightsError, match=r"unexpected keys: .*temporal_embed_enc\.scale"):
-        build_prithvi("prithvi_eo_v2_300", checkpoint=path, **TINY)
-    model = build_prithvi("prithvi_eo_v2_300_tl", checkpoint=path, **TINY)
+        prithvi_eo_v2_300(checkpoint=path, **TINY)
+    model = prithvi_eo_v2_300_tl(checkpoint=path, **TINY)
     assert torch.equal(model.temporal_embed_enc.scale, state["encoder.temporal_embed_enc.scale"])
 
 
 def test_truncated_file_is_a_weights_error(tmp_path: Path) -> None:
-    path = _write(released_layout(build_prithvi("prithvi_eo_v2_300", **TINY)), tmp_path / "ok.pt")
+    path = _write(released_layout(prithvi_eo_v2_300(**TINY)), tmp_path / "ok.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(WeightsError, match=r"broken\.pt"):
-        build_prithvi("prithvi_eo_v2_300", checkpoint=broken, **TINY)
+        prithvi_eo_v2_300(checkpoint=broken, **TINY)
 
 
 def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "pickled.pt"
     torch.save({"encoder.norm.weight": torch.ones(32), "config": object()}, path)
     with pytest.raises(WeightsError, match=r"pickled\.pt"):
-        build_prithvi("prithvi_eo_v2_300", checkpoint=path, **TINY)
+        prithvi_eo_v2_300(checkpoint=path, **TINY)
 
 
 @pytest.mark.slow
 def test_released_300m_layout_loads_strictly(tmp_path: Path) -> None:
-    model = build_prithvi("prithvi_eo_v2_300")
+    model = prithvi_eo_v2_300()
     state = released_layout(model, decoder_width=512, decoder_depth=8)
     assert len(state) == 398
     assert state["encoder.patch_embed.proj.weight"].shape == (1024, 6, 1, 16, 16)
@@ -164,7 +166,7 @@ def test_released_300m_layout_loads_strictly(tmp_path: Path) -> None:
     assert state["decoder.decoder_pred.weight"].shape == (1536, 512)
     path = _write(state, tmp_path / "Prithvi_EO_V2_300M.pt")
     del model
-    loaded = build_prithvi("prithvi_eo_v2_300", checkpoint=path)
+    loaded = prithvi_eo_v2_300(checkpoint=path)
     report = loaded.checkpoint_report
     assert (report["layout"], report["loaded_keys"], report["dropped_keys"]) == ("prefixed", 294, 104)
     assert torch.equal(loaded.blocks[23].attn.qkv.weight, state["encoder.blocks.23.attn.qkv.weight"])
@@ -175,21 +177,14 @@ def test_released_300m_layout_loads_strictly(tmp_path: Path) -> None:
 def test_run_with_a_released_300m_file_records_it_as_pretrained(tmp_path: Path) -> None:
     import geofm
 
-    state = released_layout(build_prithvi("prithvi_eo_v2_300"), decoder_width=512, decoder_depth=8)
+    state = released_layout(prithvi_eo_v2_300(), decoder_width=512, decoder_depth=8)
     path = _write(state, tmp_path / "Prithvi_EO_V2_300M.pt")
     del state
     summary = geofm.run(
         {
             "backbone": {"name": "prithvi_eo_v2_300", "weights": str(path)},
             "decoder": {"name": "upernet", "channels": 32},
-            "dataset": {
-                "name": "demo",
-                "data_root": str(tmp_path / "demo"),
-                "batch_size": 1,
-                "num_workers": 0,
-                "num_scenes": 6,
-                "size": 64,
-            },
+            "dataset": {"name": "demo", "data_root": str(tmp_path / "demo"), **SMALLEST_DEMO},
             "trainer": {"fast_dev_run": True, "progress_bar": False},
             "out": str(tmp_path / "runs"),
             "name": "released",

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from geofm.compose import plan_composition
 from geofm.registry import get_registry
+from geofm.testing import planned_levels
 
 
 @pytest.mark.parametrize("decoder", ["upernet", "unet", "fcn", "smp_deeplabv3plus", "smp_unet"])
 @pytest.mark.parametrize("backbone", ["prithvi_eo_v2_300", "prithvi_eo_v2_600_tl", "prithvi_eo_v1_100"])
 def test_dense_decoders_compose_without_neck_flags(backbone: str, decoder: str) -> None:
-    backbone_spec = get_registry("backbones").get(backbone)
-    decoder_spec = get_registry("decoders").get(decoder)
-    plan = plan_composition(backbone_spec, decoder_spec, task_type="segmentation")
-    names = [neck["name"] for neck in plan]
+    names, levels, backbone_spec = planned_levels(backbone, decoder)
     assert names[0] == "select_levels" and "tokens_to_map" in names
-    levels = plan[0]["levels"]
     assert set(levels) <= set(backbone_spec.default_levels) and levels[-1] == backbone_spec.default_levels[-1]
-    if decoder_spec.num_levels in (0, 4):
+    if get_registry("decoders").get(decoder).num_levels in (0, 4):
         assert levels == list(backbone_spec.default_levels)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geofm_prithvi.build import build_prithvi
+from geofm_prithvi import build
 
 
 @pytest.mark.slow
@@ -14,7 +14,7 @@ from geofm_prithvi.build import build_prithvi
     [("prithvi_eo_v2_300", 303e6, 1 + 14 * 14, 1024, 24), ("prithvi_eo_v2_600", 630e6, 1 + 16 * 16, 1280, 32)],
 )
 def test_full_size_forward_at_224(name: str, params: float, tokens: int, dim: int, depth: int) -> None:
-    model = build_prithvi(name).eval()
+    model = getattr(build, name)().eval()
     count = sum(p.numel() for p in model.parameters())
     assert abs(count - params) / params < 0.05
     assert model.pos_embed.shape == (1, 1 + 4 * (tokens - 1), dim)

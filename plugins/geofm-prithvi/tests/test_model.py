@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from geofm.errors import DataError
-from geofm_prithvi.build import build_prithvi
+from geofm_prithvi.build import prithvi_eo_v2_300, prithvi_eo_v2_300_tl, prithvi_eo_v2_600
 from geofm_prithvi.encodings import latlon_to_location, timestamps_to_year_doy
 from geofm_prithvi.pos_embed import resize_pos_embed, sincos_3d_table
 
@@ -17,7 +17,7 @@ TINY = {"embed_dim": 32, "depth": 2, "num_heads": 2, "patch_size": (1, 8, 8), "i
 
 def _tl_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_prithvi("prithvi_eo_v2_300_tl", **TINY).eval()
+    return prithvi_eo_v2_300_tl(**TINY).eval()
 
 
 def _seconds(*args: int) -> float:
@@ -25,7 +25,7 @@ def _seconds(*args: int) -> float:
 
 
 def test_non_square_input_and_position_interpolation() -> None:
-    model = build_prithvi("prithvi_eo_v2_300", **TINY).eval()
+    model = prithvi_eo_v2_300(**TINY).eval()
     features = model.forward_features(torch.randn(2, 6, 2, 48, 80))
     assert len(features) == 2
     assert all(f.shape == (2, 1 + 2 * 6 * 10, 32) for f in features)
@@ -40,7 +40,7 @@ def test_non_square_input_and_position_interpolation() -> None:
 
 
 def test_more_frames_rebuild_the_table() -> None:
-    model = build_prithvi("prithvi_eo_v2_300", **TINY)
+    model = prithvi_eo_v2_300(**TINY)
     assert torch.equal(resize_pos_embed(model.pos_embed, (2, 4, 4), (2, 4, 4)), model.pos_embed)
     assert torch.equal(resize_pos_embed(model.pos_embed, (2, 4, 4), (5, 4, 4)), sincos_3d_table(32, (5, 4, 4)))
     assert model.forward_features(torch.randn(1, 6, 5, 32, 32))[-1].shape == (1, 1 + 5 * 16, 32)
@@ -58,7 +58,7 @@ def test_position_table_layout() -> None:
 
 
 def test_four_d_input_is_one_frame() -> None:
-    model = build_prithvi("prithvi_eo_v2_300", **TINY).eval()
+    model = prithvi_eo_v2_300(**TINY).eval()
     x = torch.randn(1, 6, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model.forward_features(x)[-1], model.forward_features(x.unsqueeze(2))[-1])
@@ -66,13 +66,13 @@ def test_four_d_input_is_one_frame() -> None:
 
 @pytest.mark.parametrize("shape", [(1, 6, 30, 32), (1, 5, 32, 32), (6, 32, 32)])
 def test_bad_inputs_are_data_errors(shape: tuple[int, ...]) -> None:
-    model = build_prithvi("prithvi_eo_v2_300", **TINY)
+    model = prithvi_eo_v2_300(**TINY)
     with pytest.raises(DataError):
         model.forward_features(torch.randn(shape))
 
 
 def test_img_size_is_rounded_up_to_the_patch() -> None:
-    model = build_prithvi("prithvi_eo_v2_300", **{**TINY, "img_size": 30})
+    model = prithvi_eo_v2_300(**{**TINY, "img_size": 30})
     assert model.grid_size == (2, 4, 4)
 
 
@@ -136,7 +136,7 @@ def test_timestamp_and_location_conversion() -> None:
 
 def test_non_tl_variant_ignores_coordinates() -> None:
     torch.manual_seed(0)
-    model = build_prithvi("prithvi_eo_v2_300", **TINY).eval()
+    model = prithvi_eo_v2_300(**TINY).eval()
     x = torch.randn(1, 6, 2, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(
@@ -147,8 +147,8 @@ def test_non_tl_variant_ignores_coordinates() -> None:
 
 def test_grad_checkpointing_gives_the_same_output_and_gradients() -> None:
     torch.manual_seed(0)
-    plain = build_prithvi("prithvi_eo_v2_300", **TINY)
-    checkpointed = build_prithvi("prithvi_eo_v2_300", grad_checkpointing="true", **TINY)
+    plain = prithvi_eo_v2_300(**TINY)
+    checkpointed = prithvi_eo_v2_300(grad_checkpointing="true", **TINY)
     checkpointed.load_state_dict(plain.state_dict())
     assert checkpointed.grad_checkpointing and not plain.grad_checkpointing
     x = torch.randn(1, 6, 2, 32, 32)
@@ -158,7 +158,7 @@ def test_grad_checkpointing_gives_the_same_output_and_gradients() -> None:
 
 
 def test_module_attributes_follow_the_contract() -> None:
-    model = build_prithvi("prithvi_eo_v2_600", embed_dim=32, depth=3, num_heads=2, img_size=28)
+    model = prithvi_eo_v2_600(embed_dim=32, depth=3, num_heads=2, img_size=28)
     assert model.out_channels == [32, 32, 32]
     assert model.out_reductions == [14, 14, 14]
     assert (model.output_kind, model.num_prefix_tokens, model.patch_size, model.tubelet_size) == ("tokens", 1, 14, 1)
@@ -169,4 +169,4 @@ def test_unknown_option_is_a_config_error() -> None:
     from geofm.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no option embed_dims"):
-        build_prithvi("prithvi_eo_v2_300", embed_dims=3)
+        prithvi_eo_v2_300(embed_dims=3)

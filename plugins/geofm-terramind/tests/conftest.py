@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,45 +10,26 @@ from typing import Any
 
 import pytest
 
+from geofm.testing.reference_fixtures import ReferenceFixtures, architecture_options
+
 REPO = Path(__file__).resolve().parents[3]
 SHARED = (REPO / ".." / "shared").resolve()
 FIXTURES = SHARED / "fixtures" / "terramind"
 
 
-def _fixture_case(name: str) -> tuple[dict[str, Any], Path, Path]:
-    """(description json, checkpoint path, io path) of a shared fixture case; skips when absent."""
-    description = FIXTURES / f"{name}.json"
-    if not description.is_file():
-        pytest.skip(f"shared TerraMind fixtures not found at {FIXTURES}")
-    data = json.loads(description.read_text())
-    return data, FIXTURES / data["checkpoint"], FIXTURES / f"{name}_io.pt"
-
-
-def _fixture_build(description: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _backbone_and_options(description: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(backbone name, geofm.build_backbone keyword options) reproducing a fixture's architecture."""
-    architecture = description["architecture"]
-    name = "terramind_v1_base" if architecture["gated_mlp"] else "terramind_v1_tiny"
-    return name, {
-        "img_size": architecture["img_size"],
-        "dim": architecture["dim"],
-        "depth": architecture["encoder_depth"],
-        "num_heads": architecture["num_heads"],
-        "mlp_ratio": architecture["mlp_ratio"],
-        "modalities": list(description["modalities"]),
-        "merge_method": description["merge_method"],
-    }
+    name = "terramind_v1_base" if description["architecture"]["gated_mlp"] else "terramind_v1_tiny"
+    options = architecture_options(
+        description, ("img_size", "dim", "num_heads", "mlp_ratio"), {"depth": "encoder_depth"}
+    )
+    return name, {**options, "modalities": list(description["modalities"]), "merge_method": description["merge_method"]}
 
 
 @pytest.fixture
-def fixture_case() -> Any:
-    """``fixture_case(name) -> (description, checkpoint path, io path)``; skips without ../shared."""
-    return _fixture_case
-
-
-@pytest.fixture
-def fixture_build() -> Any:
-    """``fixture_build(description) -> (backbone name, build options)``."""
-    return _fixture_build
+def reference() -> ReferenceFixtures:
+    """The TerraMind fixture cases (skipped without ../shared); ``options`` gives (backbone, build options)."""
+    return ReferenceFixtures(FIXTURES, "TerraMind", _backbone_and_options)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

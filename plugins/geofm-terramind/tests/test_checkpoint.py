@@ -11,7 +11,7 @@ import torch
 import geofm
 from geofm.errors import ConfigError, WeightsError
 from geofm_terramind.checkpoint import adapt_patch_projection, encoder_state_dict
-from geofm_terramind.factory import build_terramind
+from geofm_terramind.factory import terramind_v1_tiny
 from geofm_terramind.modalities import MODALITIES
 
 SMALL = {"dim": 32, "num_heads": 2}
@@ -35,7 +35,7 @@ def _save(state: dict[str, Any], path: Path) -> Path:
 def test_released_tiny_layout_loads_its_encoder_keys_strictly(tiny_file) -> None:
     path, state = tiny_file
     assert len(state) == 306  # the released tiny file's key count
-    model = build_terramind("terramind_v1_tiny", checkpoint=path, **SMALL)
+    model = terramind_v1_tiny(checkpoint=path, **SMALL)
     report = model.checkpoint_report
     assert report["loaded_keys"] == 149 and len(report["dropped_keys"]) == 157
     assert report["dropped"] == {
@@ -52,7 +52,7 @@ def test_released_tiny_layout_loads_its_encoder_keys_strictly(tiny_file) -> None
 
 def test_two_modalities_load_both_embeddings(tiny_file) -> None:
     path, state = tiny_file
-    model = build_terramind("terramind_v1_tiny", checkpoint=path, modalities="S2L1C,S1RTC", **SMALL)
+    model = terramind_v1_tiny(checkpoint=path, modalities="S2L1C,S1RTC", **SMALL)
     assert model.checkpoint_report["loaded_keys"] == 149 + 3
     key = "encoder_embeddings.untok_sen1rtc@224.proj.weight"
     assert torch.equal(model.state_dict()[key], state[key])
@@ -60,7 +60,7 @@ def test_two_modalities_load_both_embeddings(tiny_file) -> None:
 
 def test_bands_adapt_each_modality_input_layer(tiny_file) -> None:
     path, state = tiny_file
-    model = build_terramind("terramind_v1_tiny", checkpoint=path, bands=(*HLS, "VH"), **SMALL)
+    model = terramind_v1_tiny(checkpoint=path, bands=(*HLS, "VH"), **SMALL)
     assert model.modalities == ("S2L2A", "S1GRD")
     report = model.checkpoint_report["bands"]
     assert report["S2L2A"] == {
@@ -90,14 +90,14 @@ def test_adapt_patch_projection_initialises_unknown_bands() -> None:
 
 def test_other_img_size_recomputes_the_position_tables(tiny_file) -> None:
     path, _ = tiny_file
-    model = build_terramind("terramind_v1_tiny", checkpoint=path, img_size=256, **SMALL)
+    model = terramind_v1_tiny(checkpoint=path, img_size=256, **SMALL)
     assert model.checkpoint_report["initialised"] == ["encoder_embeddings.untok_sen2l2a@224.pos_emb"]
     assert model.encoder_embeddings["untok_sen2l2a@224"].pos_emb.shape == (1, 256, 32)
 
 
 def test_concat_merge_initialises_the_missing_modality_token(tiny_file) -> None:
     path, _ = tiny_file
-    model = build_terramind("terramind_v1_tiny", checkpoint=path, merge_method="concat", **SMALL)
+    model = terramind_v1_tiny(checkpoint=path, merge_method="concat", **SMALL)
     assert model.checkpoint_report["initialised"] == ["missing_mod_token"]
 
 
@@ -106,7 +106,7 @@ def test_missing_key_is_named(tiny_file, tmp_path: Path) -> None:
     broken = {k: v for k, v in state.items() if k != "encoder.3.attn.proj.bias"}
     path = _save(broken, tmp_path / "missing.pt")
     with pytest.raises(WeightsError, match=r"missing keys: encoder\.3\.attn\.proj\.bias") as info:
-        build_terramind("terramind_v1_tiny", checkpoint=path, **SMALL)
+        terramind_v1_tiny(checkpoint=path, **SMALL)
     assert str(path) in str(info.value)
 
 
@@ -115,28 +115,28 @@ def test_modality_absent_from_the_file_is_named(tiny_file, tmp_path: Path) -> No
     broken = {k: v for k, v in state.items() if "untok_dem@224" not in k}
     path = _save(broken, tmp_path / "no_dem.pt")
     with pytest.raises(WeightsError, match=r"missing keys: encoder_embeddings\.untok_dem@224\."):
-        build_terramind("terramind_v1_tiny", checkpoint=path, modalities=["S2L2A", "DEM"], **SMALL)
+        terramind_v1_tiny(checkpoint=path, modalities=["S2L2A", "DEM"], **SMALL)
 
 
 def test_wrong_size_is_a_shape_mismatch(tiny_file) -> None:
     path, _ = tiny_file
     with pytest.raises(WeightsError, match=r"shape mismatch: encoder_embeddings\.untok_sen2l2a@224\.mod_emb"):
-        build_terramind("terramind_v1_tiny", checkpoint=path, dim=48, num_heads=2)
+        terramind_v1_tiny(checkpoint=path, dim=48, num_heads=2)
     with pytest.raises(WeightsError, match=r"unexpected keys: encoder\.2\."):
-        build_terramind("terramind_v1_tiny", checkpoint=path, depth=2, **SMALL)
+        terramind_v1_tiny(checkpoint=path, depth=2, **SMALL)
 
 
 def test_files_that_are_not_terramind_or_unsafe_are_refused(tmp_path: Path) -> None:
     prithvi_like = _save({"encoder.pos_embed": torch.zeros(1, 5, 32)}, tmp_path / "other.pt")
     with pytest.raises(WeightsError, match="does not fit this TerraMind encoder"):
-        build_terramind("terramind_v1_tiny", checkpoint=prithvi_like, **SMALL)
+        terramind_v1_tiny(checkpoint=prithvi_like, **SMALL)
     nothing = _save({"decoder.0.norm1.weight": torch.ones(2)}, tmp_path / "decoder_only.pt")
     with pytest.raises(WeightsError, match=r"no encoder\.\* tensors: it is not a TerraMind v1 file"):
-        build_terramind("terramind_v1_tiny", checkpoint=nothing, **SMALL)
+        terramind_v1_tiny(checkpoint=nothing, **SMALL)
     pickled = tmp_path / "pickled.pt"
     torch.save({"encoder.0.norm1.weight": torch.ones(32), "config": object()}, pickled)
     with pytest.raises(WeightsError, match=r"pickled\.pt"):
-        build_terramind("terramind_v1_tiny", checkpoint=pickled, **SMALL)
+        terramind_v1_tiny(checkpoint=pickled, **SMALL)
 
 
 def test_encoder_state_dict_unwraps_and_splits() -> None:
@@ -167,7 +167,7 @@ def test_encoder_state_dict_unwraps_and_splits() -> None:
 
 def test_new_modality_gets_a_fresh_embedding(tiny_file) -> None:
     path, _ = tiny_file
-    model = build_terramind("terramind_v1_tiny", checkpoint=path, modalities=["S2L2A", {"HLS": 6}], **SMALL)
+    model = terramind_v1_tiny(checkpoint=path, modalities=["S2L2A", {"HLS": 6}], **SMALL)
     assert sorted(model.checkpoint_report["initialised"]) == [
         "encoder_embeddings.HLS.mod_emb",
         "encoder_embeddings.HLS.pos_emb",
@@ -176,7 +176,7 @@ def test_new_modality_gets_a_fresh_embedding(tiny_file) -> None:
     features = model.forward_features({"S2L2A": torch.randn(1, 12, 32, 32), "HLS": torch.randn(1, 6, 32, 32)})
     assert features[-1].shape == (1, 4, 32)
     with pytest.raises(ConfigError, match="new modality"):
-        build_terramind("terramind_v1_tiny", bands=HLS, modalities=["S2L2A", {"HLS": 6}], **SMALL)
+        terramind_v1_tiny(bands=HLS, modalities=["S2L2A", {"HLS": 6}], **SMALL)
 
 
 @pytest.mark.slow

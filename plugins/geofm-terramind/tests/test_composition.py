@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geofm.compose import build_model, plan_composition
-from geofm.registry import get_registry
+from geofm.compose import build_model
+from geofm.testing import planned_levels
 
 S1F = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12", "VV", "VH")
 SMALL = {"dim": 32, "depth": 4, "num_heads": 2}
@@ -16,13 +16,10 @@ DENSE = ["upernet", "unet", "fcn", "smp_unet", "smp_deeplabv3plus"]
 @pytest.mark.parametrize("decoder", DENSE)
 @pytest.mark.parametrize("backbone", ["terramind_v1_tiny", "terramind_v1_base", "terramind_v1_large"])
 def test_dense_decoders_compose_without_neck_flags(backbone: str, decoder: str) -> None:
-    backbone_spec = get_registry("backbones").get(backbone)
-    decoder_spec = get_registry("decoders").get(decoder)
-    plan = plan_composition(backbone_spec, decoder_spec, task_type="segmentation")
-    names = [neck["name"] for neck in plan]
+    names, levels, backbone_spec = planned_levels(backbone, decoder)
     assert "tokens_to_map" in names
     if names[0] == "select_levels":
-        assert set(plan[0]["levels"]) <= set(backbone_spec.default_levels)
+        assert set(levels) <= set(backbone_spec.default_levels)
 
 
 @pytest.mark.parametrize("merge", ["mean", "concat"])

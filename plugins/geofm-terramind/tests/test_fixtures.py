@@ -23,9 +23,9 @@ def _assert_features(features: list[torch.Tensor], expected: list[torch.Tensor])
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_fixture_features_match_reference(case: str, fixture_case, fixture_build) -> None:
-    description, checkpoint, io_path = fixture_case(case)
-    name, options = fixture_build(description)
+def test_fixture_features_match_reference(case: str, reference) -> None:
+    description, checkpoint, io_path = reference.case(case)
+    name, options = reference.options(description)
     model = geofm.build_backbone(name, weights=str(checkpoint), **options).eval()
     assert model.resolved_weights.pretrained
     io = torch.load(io_path, weights_only=True)
@@ -45,10 +45,10 @@ def test_fixture_features_match_reference(case: str, fixture_case, fixture_build
     assert not any(k.startswith(tuple(kept)) for k in report["dropped_keys"])
 
 
-def test_stacked_bands_in_any_order_give_the_reference_features(fixture_case, fixture_build) -> None:
+def test_stacked_bands_in_any_order_give_the_reference_features(reference) -> None:
     """S2L2A + S1GRD as one stack of named bands: in pretraining order, then shuffled, both match."""
-    description, checkpoint, io_path = fixture_case("base_s2_s1")
-    name, options = fixture_build(description)
+    description, checkpoint, io_path = reference.case("base_s2_s1")
+    name, options = reference.options(description)
     del options["modalities"]  # inferred from the bands: S2 without CIRRUS -> S2L2A, VV / VH -> S1GRD
     io = torch.load(io_path, weights_only=True)
     bands = [*MODALITIES["S2L2A"].bands, "VV", "VH"]
@@ -67,9 +67,9 @@ def test_stacked_bands_in_any_order_give_the_reference_features(fixture_case, fi
     assert len(adapted["S2L2A"]["copied"]) == 12
 
 
-def test_sensor_band_codes_and_modality_aliases(fixture_case, fixture_build) -> None:
-    description, checkpoint, io_path = fixture_case("base_s2_s1")
-    name, options = fixture_build(description)
+def test_sensor_band_codes_and_modality_aliases(reference) -> None:
+    description, checkpoint, io_path = reference.case("base_s2_s1")
+    name, options = reference.options(description)
     io = torch.load(io_path, weights_only=True)
     codes = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12", "VV", "VH"]
     options["modalities"] = ["s2l2a", "sen1grd"]  # the reference's matching rules

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from geofm.errors import ConfigError, DataError
-from geofm_terramind.factory import build_terramind
+from geofm_terramind.factory import terramind_v1_tiny
 from geofm_terramind.layers import ModalityEmbedding, resize_pos_table, sincos_2d_table
 from geofm_terramind.modalities import infer_modalities, parse_modalities, plan_inputs, resolve_modality
 
@@ -19,7 +19,7 @@ HLS = ("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2")
 
 def _model(**options: object) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_terramind("terramind_v1_tiny", **{**SMALL, **options}).eval()
+    return terramind_v1_tiny(**{**SMALL, **options}).eval()
 
 
 def test_patch_layout_is_row_pixel_column_channel() -> None:
@@ -194,10 +194,10 @@ def test_grad_checkpointing_gives_the_same_output_and_gradients() -> None:
 
 def test_options_are_checked() -> None:
     with pytest.raises(ConfigError, match="no option modality; its options are modalities"):
-        build_terramind("terramind_v1_tiny", modality="S2L2A")
+        terramind_v1_tiny(modality="S2L2A")
     with pytest.raises(ConfigError, match="merge_method must be one of mean, max, concat"):
-        build_terramind("terramind_v1_tiny", merge_method="dict")
+        terramind_v1_tiny(merge_method="dict")
     with pytest.raises(ConfigError, match="single-time model"):
-        build_terramind("terramind_v1_tiny", num_frames=4)
-    model = build_terramind("terramind_v1_tiny", img_size=70, modality_table={}, blocks="", **SMALL)
+        terramind_v1_tiny(num_frames=4)
+    model = terramind_v1_tiny(img_size=70, modality_table={}, blocks="", **SMALL)
     assert model.img_size == 80 and model.grid_size == 5  # rounded up to the patch; spec metadata ignored

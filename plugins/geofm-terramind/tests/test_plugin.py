@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -13,7 +11,12 @@ import torch
 
 from geofm.bands import canonical_band
 from geofm.specs import BackboneSpec
-from geofm.testing import check_plugin_module, check_spec_factories, import_is_light
+from geofm.testing import (
+    check_plugin_module,
+    check_spec_factories,
+    import_changes_torch_state,
+    import_is_light,
+)
 from geofm_terramind import plugin
 from geofm_terramind.modalities import MODALITIES
 
@@ -43,18 +46,8 @@ def test_entry_modules_do_not_import_torch() -> None:
 
 
 def test_importing_the_model_changes_no_global_torch_state() -> None:
-    code = (
-        "import torch\n"
-        "def state():\n"
-        "    return (torch.get_default_dtype(), torch.get_float32_matmul_precision(), torch.get_num_threads(),\n"
-        "            torch.are_deterministic_algorithms_enabled(), torch.is_grad_enabled(),\n"
-        "            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)\n"
-        "before = state()\n"
-        "import geofm_terramind.factory, geofm_terramind.checkpoint, geofm_terramind.model\n"
-        "print(before == state())\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "True"
+    modules = ("geofm_terramind.factory", "geofm_terramind.checkpoint", "geofm_terramind.model")
+    assert import_changes_torch_state(*modules) == ""
 
 
 def test_specs_validate_and_factories_resolve() -> None:
@@ -149,16 +142,16 @@ def test_backbones_show_lists_modalities_statistics_source_licence_and_citation(
 
 def test_each_band_is_normalised_with_the_statistics_of_the_modality_it_feeds() -> None:
     from geofm.registry import get_registry
-    from geofm.resolve import _weights_statistics
+    from geofm.resolve import weights_statistics
     from geofm.weights import ResolvedWeights
 
     spec = get_registry("backbones").get("terramind_v1_tiny")
     pretrained = ResolvedWeights(Path("released.pt"), "default", spec.weights["default"], "test")
     l1c, s1 = MODALITIES["S2L1C"], MODALITIES["S1GRD"]
     bands = (*l1c.bands, *s1.bands)  # Sen1Floods11 s1s2: S2 L1C and S1 GRD
-    mean, std = _weights_statistics(pretrained, bands, spec, {})
+    mean, std = weights_statistics(pretrained, bands, spec, {})
     assert mean == (*l1c.mean, *s1.mean) and std == (*l1c.std, *s1.std)
     l2a = MODALITIES["S2L2A"]
-    mean, _ = _weights_statistics(pretrained, l2a.bands, spec, {"modalities": ["S2L2A"]})
+    mean, _ = weights_statistics(pretrained, l2a.bands, spec, {"modalities": ["S2L2A"]})
     assert mean == l2a.mean
     assert l1c.mean[1] != l2a.mean[l2a.bands.index(l1c.bands[1])]  # the two tables really differ

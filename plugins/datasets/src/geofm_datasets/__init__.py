@@ -1,7 +1,10 @@
-"""geofm-datasets: the generated ``demo`` dataset and generic GeoTIFF segmentation data for geofm.
+"""geofm-datasets: segmentation, classification and regression datasets for geofm, generated and on disk.
 
-Importing the package is light; the data modules (torch, Lightning, rasterio) are imported from
-their own modules, which the dataset factories name.
+Grouped by task (``segmentation``, ``classification``, ``regression``: dataset, data module, layouts,
+specs and generic factory each), ``named`` for the public datasets in their publishers' layouts, and the
+shared pieces at the top (base dataset and data module, options, splits, generated demo data).
+Importing the package is light; the data modules (torch, Lightning, rasterio) are imported from their
+own modules, which the dataset factories name.
 """
 
 from __future__ import annotations

@@ -1,29 +1,26 @@
-"""What the torch datasets of this plugin share: seeding, crop windows, cached headers and tiles, batch metadata.
+"""What the torch datasets of this plugin share: flips and caching, cached headers and tiles, window metadata.
 
-:class:`GeofmDataset` holds the sampling state (seed, per-worker random stream, crops, flips) of every
-dataset; :class:`WindowedDataset` adds what the datasets that read GeoTIFF windows share: a header per
-sample read once, whole tiles kept in memory with ``cache``, and the ``meta`` of a window.
+:class:`GeofmDataset` adds ``flips`` and ``cache`` to core's :class:`~geofm.data.sampling.SampledDataset`
+(normalisation, crop windows, the seeded random stream); :class:`WindowedDataset` adds what the datasets
+that read GeoTIFF windows share: a header per sample read once, whole tiles kept in memory with ``cache``,
+and the ``meta`` of a window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
 
-from geofm.data import RasterHandles, center_crop_offset, center_latlon, random_crop_offset
-from geofm.errors import DataError
+from geofm.data import RasterHandles, center_latlon
+from geofm.data.sampling import SampledDataset, Window, batch_meta
 
-__all__ = ["GeofmDataset", "TileHeader", "WindowedDataset", "batch_meta", "seed_worker"]
+__all__ = ["GeofmDataset", "TileHeader", "WindowedDataset"]
 
 S = TypeVar("S")
-
-Window = tuple[int, int, int, int]
-"""(row, col, height, width) of a read, in pixels of the tile."""
 
 
 @dataclass(frozen=True)
@@ -38,69 +35,17 @@ class TileHeader:
     gsd: float
 
 
-def batch_meta(timestamps: Sequence[float], center: Sequence[float], gsd: float) -> dict[str, torch.Tensor]:
-    """The ``meta`` of one sample: ``timestamps`` float64 (T,), ``center_latlon`` float32 (2,), ``gsd``."""
-    return {
-        "timestamps": torch.tensor(tuple(timestamps), dtype=torch.float64),
-        "center_latlon": torch.tensor(tuple(center), dtype=torch.float32),
-        "gsd": torch.tensor(gsd, dtype=torch.float32),
-    }
-
-
-class GeofmDataset(Dataset, Generic[S]):
+class GeofmDataset(SampledDataset[S]):
     """Samples read from files, normalised per band: the state every dataset of this plugin shares.
 
-    ``indexes`` are the 1-based bands to deliver and ``mean``/``std`` normalise ``x * scale`` per
-    delivered band. ``train`` draws random crops of ``crop_size`` (and flips when ``flips``) from
-    ``rng``, seeded by ``seed`` and reseeded per loader worker by :func:`seed_worker`.
+    Core's :class:`~geofm.data.sampling.SampledDataset` (bands, normalisation, crops, the random
+    stream) with random flips when training and ``flips``, and ``cache`` (keep what was read).
     """
 
-    def __init__(
-        self,
-        samples: Sequence[S],
-        *,
-        indexes: Sequence[int],
-        mean: Sequence[float],
-        std: Sequence[float],
-        file_band_count: int | None = None,
-        scale: float = 1.0,
-        nodata: float | None = None,
-        crop_size: int | None = None,
-        train: bool = False,
-        flips: bool = True,
-        seed: int = 0,
-        cache: bool = False,
-    ) -> None:
-        if len(mean) != len(indexes) or len(std) != len(indexes):
-            raise DataError(f"{len(indexes)} bands are read but {len(mean)} means and {len(std)} stds are given")
-        self.samples = list(samples)
-        self.indexes = tuple(int(i) for i in indexes)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        self.file_band_count = file_band_count
-        self.scale = float(scale)
-        self.nodata = nodata
-        self.crop_size = int(crop_size) if crop_size else None
-        self.train = train
+    def __init__(self, samples: Sequence[S], *, flips: bool = True, cache: bool = False, **options: Any) -> None:
+        super().__init__(samples, **options)
         self.flips = flips
-        self.seed = seed
         self.cache = cache
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        """Number of samples."""
-        return len(self.samples)
-
-    def crop_window(self, height: int, width: int) -> Window:
-        """The window of a ``height`` x ``width`` tile to deliver: random (training) or centred, else whole."""
-        size = self.crop_size
-        if size is None or (size >= height and size >= width):
-            return 0, 0, height, width
-        if self.train:
-            row, col = random_crop_offset(height, width, size, self.rng)
-        else:
-            row, col = center_crop_offset(height, width, size)
-        return row, col, min(size, height), min(size, width)
 
 
 class WindowedDataset(GeofmDataset[S]):
@@ -177,13 +122,3 @@ class WindowedDataset(GeofmDataset[S]):
         row, col, height, width = window
         lat, lon = center_latlon(header.crs, header.transform, height, width, row_off=row, col_off=col)
         return batch_meta(header.timestamps, (lat, lon), header.gsd)
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: a distinct, reproducible random stream per worker and epoch."""
-    info = get_worker_info()
-    if info is None:
-        return
-    dataset = info.dataset
-    if isinstance(dataset, GeofmDataset):
-        dataset.rng = np.random.default_rng([dataset.seed, worker_id, torch.initial_seed() % (1 << 63)])

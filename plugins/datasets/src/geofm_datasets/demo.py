@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from geofm.data.download import dataset_dir
-from geofm_datasets.generated import SceneGenerator, build_generated, scene_profile, split_counts, write_image
+from geofm.data.factory import DatasetOptions
+from geofm_datasets.generated import SceneGenerator, build_generated, write_band, write_scene_image
 from geofm_datasets.options import takes_keywords_of
-from geofm_datasets.plugin import DEMO_SPEC
 from geofm_datasets.scenes import CLASSES, LABEL_NODATA, add_nodata, make_scene
+from geofm_datasets.segmentation.specs import DEMO_SPEC
 
 __all__ = ["DEMO_VERSION", "build_demo", "demo_root", "generate_demo"]
 
@@ -29,8 +30,6 @@ DEMO_VERSION = "1"
 DEMO_SEED = 20240501
 MARKER = ".geofm-demo.json"
 
-_split_counts = split_counts
-
 
 def demo_root(data_root: str | Path | None = None) -> Path:
     """Where the demo lives: ``data_root``, else ``$GEOFM_CACHE/datasets/demo`` (``~/.cache/geofm/...``)."""
@@ -38,28 +37,16 @@ def demo_root(data_root: str | Path | None = None) -> Path:
 
 
 def _write_scene(folder: Path, index: int, rng: np.random.Generator, size: int) -> str:
-    import rasterio
-
     image, labels = make_scene(rng, size)
     add_nodata(rng, index, image, labels)
     when = datetime(2019, 1, 1, 10, tzinfo=timezone.utc) + timedelta(
         days=int(rng.integers(0, 4 * 365)), seconds=int(rng.integers(0, 3600))
     )
-    profile = scene_profile(rng, size)
-    scene_id = f"demo_{index:03d}_{when:%Y%m%d}"
-    write_image(
-        folder / "images" / f"{scene_id}.tif",
-        image,
-        profile,
-        TIFFTAG_DATETIME=f"{when:%Y:%m:%d %H:%M:%S}",
-        ACQUISITION_DATE=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        SENSOR="synthetic HLS S30",
-        UNITS="reflectance x 10000",
+    tags = {"TIFFTAG_DATETIME": f"{when:%Y:%m:%d %H:%M:%S}", "SENSOR": "synthetic HLS S30"}
+    scene_id, profile = write_scene_image(folder, "demo", index, image, rng, when, **tags)
+    write_band(
+        folder / "labels" / f"{scene_id}_mask.tif", labels, profile, nodata=LABEL_NODATA, CLASSES=",".join(CLASSES)
     )
-    label_path = folder / "labels" / f"{scene_id}_mask.tif"
-    with rasterio.open(label_path, "w", count=1, dtype="uint8", nodata=LABEL_NODATA, **profile) as dst:
-        dst.write(labels, 1)
-        dst.update_tags(CLASSES=",".join(CLASSES))
     return scene_id
 
 
@@ -78,13 +65,13 @@ def generate_demo(
 
 
 @takes_keywords_of(build_generated)
-def build_demo(**options: Any) -> Any:
+def build_demo(common: DatasetOptions, /, **options: Any) -> Any:
     """The demo's data module (generating the files first when they are missing or stale).
 
     ``mean``/``std`` default to the statistics of the training scenes saved at generation. See the
     ``demo`` spec's options and :func:`~geofm_datasets.generated.build_generated` for each keyword.
     """
-    from geofm_datasets.segmentation import build_geotiff_segmentation
+    from geofm_datasets.segmentation.generic import build_geotiff_segmentation
 
     labels = {
         "labels": "labels",
@@ -93,4 +80,4 @@ def build_demo(**options: Any) -> Any:
         "classes": DEMO_SPEC.classes,
         "ignore_index": DEMO_SPEC.ignore_index if DEMO_SPEC.ignore_index is not None else LABEL_NODATA,
     }
-    return build_generated(DEMO_SPEC, generate_demo, build_geotiff_segmentation, labels, **options)
+    return build_generated(generate_demo, build_geotiff_segmentation, labels, common, **options)

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from geofm.data.download import dataset_dir
-from geofm_datasets.generated import SceneGenerator, build_generated, scene_profile, write_image
+from geofm.data.factory import DatasetOptions
+from geofm_datasets.generated import SceneGenerator, build_generated, write_band, write_scene_image
 from geofm_datasets.options import takes_keywords_of
-from geofm_datasets.regression_specs import DEMO_REGRESSION_SPEC
+from geofm_datasets.regression.specs import DEMO_REGRESSION_SPEC
 from geofm_datasets.scenes import NODATA, _smooth, add_nodata, make_scene
 
 __all__ = ["DEMO_REGRESSION_VERSION", "build_demo_regression", "demo_regression_root", "generate_demo_regression"]
@@ -61,29 +62,17 @@ def _target_gaps(rng: np.random.Generator, index: int, target: np.ndarray) -> No
 
 
 def _write_scene(folder: Path, index: int, rng: np.random.Generator, size: int) -> str:
-    import rasterio
-
     image, labels = make_scene(rng, size)
     target = vegetation_cover(image, rng)
     add_nodata(rng, index, image, labels)
     target[(image == NODATA).any(axis=0)] = TARGET_NODATA
     _target_gaps(rng, index, target)
     when = datetime(2020, 3, 1, 10, tzinfo=timezone.utc) + timedelta(days=int(rng.integers(0, 3 * 365)))
-    profile = scene_profile(rng, size)
-    scene_id = f"demo_regression_{index:03d}_{when:%Y%m%d}"
-    write_image(
-        folder / "images" / f"{scene_id}.tif",
-        image,
-        profile,
-        ACQUISITION_DATE=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        UNITS="reflectance x 10000",
+    scene_id, profile = write_scene_image(folder, "demo_regression", index, image, rng, when)
+    path = folder / "targets" / f"{scene_id}_target.tif"
+    write_band(
+        path, target, profile, nodata=TARGET_NODATA, description="vegetation_cover", UNITS="fraction of area (0-1)"
     )
-    with rasterio.open(
-        folder / "targets" / f"{scene_id}_target.tif", "w", count=1, dtype="float32", nodata=TARGET_NODATA, **profile
-    ) as dst:
-        dst.write(target, 1)
-        dst.descriptions = ("vegetation_cover",)
-        dst.update_tags(UNITS="fraction of area (0-1)")
     return scene_id
 
 
@@ -105,7 +94,12 @@ def generate_demo_regression(
 
 @takes_keywords_of(build_generated)
 def build_demo_regression(
-    *, target_offset: float | str = "auto", target_scale: float | str = "auto", **options: Any
+    common: DatasetOptions,
+    /,
+    *,
+    target_offset: float | str = "auto",
+    target_scale: float | str = "auto",
+    **options: Any,
 ) -> Any:
     """The regression demo's data module (generating the files first when missing or stale).
 
@@ -114,7 +108,7 @@ def build_demo_regression(
     ``target_offset=0`` and ``target_scale=1`` for cover fractions. See the ``demo_regression`` spec's
     options and :func:`~geofm_datasets.generated.build_generated` for the other keywords.
     """
-    from geofm_datasets.regression import build_geotiff_regression
+    from geofm_datasets.regression.generic import build_geotiff_regression
 
     targets = {
         "targets": "targets",
@@ -123,4 +117,4 @@ def build_demo_regression(
         "target_offset": target_offset,
         "target_scale": target_scale,
     }
-    return build_generated(DEMO_REGRESSION_SPEC, generate_demo_regression, build_geotiff_regression, targets, **options)
+    return build_generated(generate_demo_regression, build_geotiff_regression, targets, common, **options)

@@ -1,97 +1,47 @@
-"""What the generated datasets (``demo``, ``demo_regression``) share: generate once, cache, regenerate when stale.
+"""What the generated datasets (``demo``, ``demo_regression``) share: the scenes, their splits and statistics.
 
-A generator writes its files into a temporary folder beside the dataset's root, which is renamed into
-place with a marker (the generation parameters, as JSON) written last, so an interrupted or concurrent
-generation never leaves a half-written cache and a changed generator (another version in the marker)
-regenerates. The scenes are six-band HLS GeoTIFFs (int16 reflectance x 10000) on a 30 m UTM grid, split
-train / val / test with the training scenes' band statistics saved in ``stats.json``.
+Scenes are generated once into a cache and regenerated when stale (:mod:`geofm.data.generated`). The
+scenes are six-band HLS GeoTIFFs (int16 reflectance x 10000) on a 30 m UTM grid, split train / val / test
+with the training scenes' band statistics saved in ``stats.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from geofm.data.factory import DatasetOptions
+from geofm.data.generated import generate_once, split_counts
 from geofm.errors import DataError
 from geofm.specs import DatasetSpec
-from geofm_datasets.options import as_bool, as_list, registered_spec, unknown_options
+from geofm_datasets.options import as_bool, unknown_options
 from geofm_datasets.scenes import NODATA
+from geofm_datasets.spec_options import HLS_BANDS
 
 __all__ = [
     "FILE_BANDS",
     "SceneGenerator",
     "build_generated",
     "default_stats",
-    "generate_once",
-    "is_current",
     "saved_stats",
     "scene_profile",
-    "split_counts",
+    "write_band",
     "write_image",
+    "write_scene_image",
     "write_splits_and_stats",
 ]
 
-FILE_BANDS = ("B02", "B03", "B04", "B8A", "B11", "B12")
+FILE_BANDS = HLS_BANDS
 """The bands of a generated image, in file order (HLS S30: BLUE ... SWIR_2)."""
 
 _PIXEL = 30.0
-
-
-def is_current(root: Path, marker: str, params: dict[str, Any]) -> bool:
-    """Whether ``root`` holds a finished generation with ``params`` (its ``marker`` file says so)."""
-    try:
-        return json.loads((root / marker).read_text()) == params
-    except (OSError, ValueError):
-        return False
-
-
-def generate_once(
-    root: Path,
-    *,
-    marker: str,
-    params: dict[str, Any],
-    write: Callable[[Path], None],
-    force: bool = False,
-    what: str,
-) -> Path:
-    """Run ``write(folder)`` into a fresh folder renamed to ``root``, unless ``root`` is current; return ``root``.
-
-    The ``marker`` file (``params`` as JSON) is written last. A ``root`` that exists, is not empty and
-    has no marker is not a cache of ``what`` and is never touched (:class:`DataError`). When another
-    process finishes first, its files are kept.
-    """
-    if not force and is_current(root, marker, params):
-        return root
-    if root.exists() and not (root / marker).exists() and any(root.iterdir()):
-        raise DataError(f"{root} exists and is not a {what} folder; give an empty or new --data-root for it")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    old = root.parent / f".{root.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        write(tmp)
-        (tmp / marker).write_text(json.dumps(params))
-        if root.exists():
-            if not force and is_current(root, marker, params):  # another process finished first
-                return root
-            os.rename(root, old)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if is_current(root, marker, params):  # a concurrent generation won the race
-                return root
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    return root
 
 
 @dataclass(frozen=True)
@@ -129,14 +79,6 @@ class SceneGenerator:
         return generate_once(root, marker=self.marker, params=params, write=write, force=force, what=self.what)
 
 
-def split_counts(num_scenes: int) -> tuple[int, int, int]:
-    """Scenes for train, val and test: a sixth (at least one) each for val and test, the rest train."""
-    held = max(1, num_scenes // 6)
-    if num_scenes < 3:
-        raise DataError(f"a generated dataset needs at least 3 scenes (train, val, test); num_scenes={num_scenes}")
-    return num_scenes - 2 * held, held, held
-
-
 def scene_profile(rng: np.random.Generator, size: int) -> dict[str, Any]:
     """The rasterio profile of a ``size`` x ``size`` scene at a random place in UTM zone 33N (30 m pixels)."""
     from affine import Affine
@@ -164,6 +106,34 @@ def write_image(path: Path, image: np.ndarray, profile: dict[str, Any], **tags: 
     with rasterio.open(path, "w", count=len(FILE_BANDS), dtype="int16", nodata=NODATA, **profile) as dst:
         dst.write(image)
         dst.descriptions = FILE_BANDS
+        dst.update_tags(**tags)
+
+
+def write_scene_image(
+    folder: Path, name: str, index: int, image: np.ndarray, rng: np.random.Generator, when: datetime, **tags: str
+) -> tuple[str, dict[str, Any]]:
+    """Write ``image`` as ``images/<name>_<NNN>_<YYYYMMDD>.tif`` at a random place; return its id and profile.
+
+    The tags say the acquisition time ``when`` and the units (reflectance x 10000), besides ``tags``.
+    """
+    profile = scene_profile(rng, image.shape[-1])
+    scene_id = f"{name}_{index:03d}_{when:%Y%m%d}"
+    acquired = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    units = "reflectance x 10000"
+    write_image(folder / "images" / f"{scene_id}.tif", image, profile, ACQUISITION_DATE=acquired, UNITS=units, **tags)
+    return scene_id, profile
+
+
+def write_band(
+    path: Path, array: np.ndarray, profile: dict[str, Any], *, nodata: float, description: str = "", **tags: str
+) -> None:
+    """Write a one-band raster (labels, targets) of ``array``'s type on a scene's grid, with ``tags``."""
+    import rasterio
+
+    with rasterio.open(path, "w", count=1, dtype=array.dtype.name, nodata=nodata, **profile) as dst:
+        dst.write(array, 1)
+        if description:
+            dst.descriptions = (description,)
         dst.update_tags(**tags)
 
 
@@ -209,20 +179,12 @@ def default_stats(
 
 
 def build_generated(
-    default_spec: DatasetSpec,
     generate: Callable[..., Path],
     build: Callable[..., Any],
     fixed: Mapping[str, Any],
+    common: DatasetOptions,
     /,
     *,
-    data_root: str | Path | None = None,
-    bands: Sequence[str] | None = None,
-    batch_size: int = 8,
-    num_workers: int = 0,
-    seed: int = 0,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    crop_size: int | None = None,
     num_scenes: int = 48,
     size: int = 128,
     regenerate: bool | str = False,
@@ -238,22 +200,14 @@ def build_generated(
     ``generate(data_root, num_scenes=, size=, force=)`` returns the dataset's folder of ``images/``,
     ``splits/`` and ``stats.json``; ``build`` is the generic factory that reads it, given ``fixed`` (the
     dataset's labels or targets) besides these keywords. ``mean``/``std`` default to the statistics of
-    the training scenes saved at generation. Options ``default_spec`` does not list are refused.
+    the training scenes saved at generation. Options ``common.spec`` does not list are refused.
     """
-    unknown_options(default_spec, options)
-    root = generate(data_root, num_scenes=num_scenes, size=size, force=as_bool(regenerate, "regenerate"))
-    spec = registered_spec(default_spec)
-    wanted = as_list(bands)
-    mean, std = default_stats(root, spec, wanted, mean, std, scale)
+    spec = common.spec
+    unknown_options(spec, options)
+    root = generate(common.data_root, num_scenes=num_scenes, size=size, force=as_bool(regenerate, "regenerate"))
+    mean, std = default_stats(root, spec, common.bands, common.mean, common.std, scale)
     return build(
-        data_root=root,
-        bands=wanted,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        seed=seed,
-        mean=mean,
-        std=std,
-        crop_size=crop_size,
+        dataclasses.replace(common, data_root=root, mean=mean, std=std),
         images="images",
         split_files="splits",
         file_bands=spec.bands,
@@ -263,6 +217,5 @@ def build_generated(
         cache=cache,
         pin_memory=pin_memory,
         eval_full_tiles=eval_full_tiles,
-        spec=spec,
         **fixed,
     )

@@ -8,12 +8,12 @@ by :func:`file_bands`, when it has to read a file's band descriptions.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from geofm.errors import ConfigError, DataError
-from geofm.specs import DatasetSpec
+from geofm.data.factory import SPLITS, as_bool, as_list, unknown_options
+from geofm.errors import DataError
 
 __all__ = [
     "SPLITS",
@@ -24,7 +24,6 @@ __all__ = [
     "optional_float",
     "pair_by_stem",
     "read_file_bands",
-    "registered_spec",
     "resolve",
     "root_path",
     "sources",
@@ -33,36 +32,22 @@ __all__ = [
     "unknown_options",
 ]
 
-SPLITS = ("train", "val", "test")
-"""The splits a data module delivers, in order."""
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def registered_spec(default: DatasetSpec) -> DatasetSpec:
-    """The registry's copy of ``default`` (stamped with distribution and version), else ``default``."""
-    try:
-        from geofm.registry import get_registry
-
-        return get_registry("datasets").get(default.name)
-    except Exception:  # used outside a loaded plugin system (e.g. the factory called directly)
-        return default
 
 
 def takes_keywords_of(template: Callable[..., Any]) -> Callable[[F], F]:
     """Decorate a factory that passes ``**options`` on to ``template``: its signature shows their keywords.
 
-    The decorated factory's signature is its own keyword parameters, then ``template``'s keyword-only
+    The decorated factory's signature is its own positional-only parameter (the
+    :class:`~geofm.data.DatasetOptions`) and keyword parameters, then ``template``'s keyword-only
     ones and its ``**`` parameter, so ``geofm`` checks options against (and lists) the keywords the
     factory really takes, while their defaults are written once, in ``template``.
     """
 
     def decorate(factory: F) -> F:
         own = inspect.signature(factory)
-        kept = [p for p in own.parameters.values() if p.kind is p.KEYWORD_ONLY]
+        kept = [p for p in own.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.KEYWORD_ONLY)]
         names = {p.name for p in kept}
         forwarded = [
             p
@@ -73,34 +58,6 @@ def takes_keywords_of(template: Callable[..., Any]) -> Callable[[F], F]:
         return factory
 
     return decorate
-
-
-def unknown_options(spec: DatasetSpec, options: Mapping[str, Any]) -> None:
-    """Refuse options the dataset does not take, listing the ones it does."""
-    if options:
-        known = ", ".join(sorted(spec.options))
-        raise ConfigError(f"unknown option(s) {', '.join(sorted(options))} for dataset {spec.name}; known: {known}")
-
-
-def as_list(value: str | Sequence[Any] | None) -> list[str] | None:
-    """A comma-separated string or a sequence as a list of strings (``None`` stays ``None``)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value]
-
-
-def as_bool(value: Any, name: str) -> bool:
-    """``true``/``false`` (and 1/0, yes/no, on/off) from a string option, else ``bool(value)``."""
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ConfigError(f"option {name}={value!r} is not a boolean; use true or false")
-    return bool(value)
 
 
 def as_bools(**values: Any) -> dict[str, bool]:

@@ -1,15 +1,16 @@
-"""Seeded train / val / test splits of samples that no split list places, shared by every generic dataset."""
+"""Split lists and seeded train / val / test splits of the samples no list places, shared by every dataset."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import numpy as np
 
 from geofm.errors import ConfigError, DataError
 
-__all__ = ["assign_splits", "check_fractions"]
+__all__ = ["assign_splits", "check_fractions", "read_entries"]
 
 
 class _HasId(Protocol):
@@ -18,6 +19,20 @@ class _HasId(Protocol):
 
 
 S = TypeVar("S", bound=_HasId)
+
+
+def read_entries(
+    path: str | Path, *, what: str = "split list", hint: str = "give one file of ids per split"
+) -> list[str]:
+    """The entries of a list file: each line without its ``#`` comment and the blanks around it, blank lines skipped.
+
+    A missing file raises :class:`DataError` naming it (as ``what``) and saying what to give (``hint``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} {path} does not exist; {hint}")
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:

@@ -16,10 +16,10 @@ __all__ = ["FCNDecoder"]
 class FCNDecoder(nn.Module):
     """``num_convs`` conv-norm-ReLU layers on the last feature it is given; output at that feature's size.
 
-    Options: ``num_convs`` (default 2; 0 passes the feature through), ``channels`` (default 256),
-    ``kernel_size`` (default 3), ``dilation`` (default 1), ``concat_input`` (concatenate the input with the
-    conv output and fuse with one more conv, default False), ``dropout`` (Dropout2d at the end, default 0),
-    ``norm`` (``batchnorm``, ``groupnorm``, ``layernorm2d`` or ``none``).
+    Options: ``norm`` of every conv (``batchnorm``, ``groupnorm``, ``layernorm2d`` or ``none``),
+    ``num_convs`` (default 2; 0 passes the feature through), ``channels`` (default 256), ``kernel_size``
+    (default 3), ``dilation`` (default 1), ``concat_input`` (concatenate the input with the conv output and
+    fuse with one more conv, default False), ``dropout`` (Dropout2d at the end, default 0).
     """
 
     def __init__(
@@ -27,13 +27,13 @@ class FCNDecoder(nn.Module):
         *,
         in_channels: Sequence[int],
         in_reductions: Sequence[int],
+        norm: str = "batchnorm",
         num_convs: int = 2,
         channels: int = 256,
         kernel_size: int = 3,
         dilation: int = 1,
         concat_input: bool = False,
         dropout: float = 0.0,
-        norm: str = "batchnorm",
     ) -> None:
         super().__init__()
         check_levels("fcn", in_channels, in_reductions, min_levels=1)

@@ -56,12 +56,8 @@ def _kwargs(
 
 
 def _two_adic(value: int) -> int:
-    """How many times 2 divides ``value`` (0 for odd values)."""
-    count = 0
-    while value > 0 and value % 2 == 0:
-        value //= 2
-        count += 1
-    return count
+    """How many times 2 divides ``value`` (0 for odd values and for values below 1)."""
+    return (value & -value).bit_length() - 1 if value > 0 else 0
 
 
 def _power_of_two_step(a: int, b: int) -> bool:

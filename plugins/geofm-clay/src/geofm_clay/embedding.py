@@ -10,22 +10,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from geofm.backbone_kit import ResidualMlp, init_linears
 from geofm_clay.encodings import posemb_sincos_1d
 
 __all__ = ["DynamicEmbedding", "FCBlock", "WavesTransformer"]
 
 
-class FCBlock(nn.Module):
+class FCBlock(ResidualMlp):
     """Residual two-layer GELU MLP of constant width: ``x + GELU(l2(GELU(l1(x))))``."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
-        self.l1 = nn.Linear(size, size)
-        self.l2 = nn.Linear(size, size)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the block to (..., size)."""
-        return x + F.gelu(self.l2(F.gelu(self.l1(x))))
+        super().__init__(size, F.gelu, ("l1", "l2"))
 
 
 class WavesTransformer(nn.Module):
@@ -72,14 +67,7 @@ class DynamicEmbedding(nn.Module):
         self.weight_generator = WavesTransformer(wave_dim, patch_size**2 * embed_dim, num_latent_tokens, embed_dim)
         self.fclayer = FCBlock(wave_dim)
         for module in (self.weight_generator, self.fclayer):
-            module.apply(self._init_linear)
-
-    @staticmethod
-    def _init_linear(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                module.bias.data.fill_(0.01)
+            init_linears(module, bias=0.01)
 
     def forward(self, pixels: Tensor, waves: Tensor) -> Tensor:
         """Embed ``pixels`` (B, C, H, W) whose bands have central wavelengths ``waves`` (C,) in micrometres."""

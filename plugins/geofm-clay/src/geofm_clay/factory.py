@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
+from geofm.backbone_kit import BackboneRequest, TransformerGeometry, check_options, check_single_frame, variant_factory
 from geofm.errors import ConfigError
 from geofm_clay.checkpoint import load_clay_checkpoint
 from geofm_clay.model import ClayEncoder
@@ -15,37 +14,23 @@ from geofm_clay.variants import OPTIONS, VARIANTS
 __all__ = ["build_clay", "clay_v1_5_large", "clay_v1_base"]
 
 
-_ARCHITECTURE = ("dim", "depth", "heads", "dim_head", "mlp_ratio", "patch_size")
 _SPEC_METADATA = ("sensors", "default_sensor")
 
 
-def build_clay(
-    variant: str,
-    *,
-    checkpoint: Path | None = None,
-    bands: tuple[str, ...] | None = None,
-    num_frames: int | None = None,
-    img_size: int | None = None,
-    **options: Any,
-) -> ClayEncoder:
-    """Build the Clay encoder ``variant`` (a name of :data:`~geofm_clay.variants.VARIANTS`).
+def build_clay(request: BackboneRequest) -> ClayEncoder:
+    """Build the Clay encoder ``request.variant`` (a name of :data:`~geofm_clay.variants.VARIANTS`).
 
     ``bands`` are the input channels' band names (default: Clay's Sentinel-2 L2A bands); their
     wavelengths condition the patch embedding. ``checkpoint`` is a Clay Lightning checkpoint, loaded
     strictly. Options: see :data:`~geofm_clay.variants.OPTIONS`; the spec's ``extra`` entries that are not
     options (``sensors``, ``default_sensor``) are accepted and ignored.
     """
-    for key in _SPEC_METADATA:  # geofm.compose passes the spec's ``extra`` as options
-        options.pop(key, None)
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"{variant} has no option {', '.join(unknown)}; its options: {', '.join(OPTIONS)}")
-    if num_frames not in (None, 1):
-        raise ConfigError(f"{variant} is a single-time model: num_frames must be 1, not {num_frames}")
+    variant, options, bands = request.variant, request.options, request.bands
+    check_options(variant, options, OPTIONS, _SPEC_METADATA)
+    check_single_frame(variant, request.num_frames)
     config = VARIANTS[variant]
-    architecture = {name: options.get(name, getattr(config, name)) for name in _ARCHITECTURE}
     sensor = options.get("sensor")
-    band_names = tuple(bands) if bands is not None else get_sensor(DEFAULT_SENSOR).canonical
+    band_names = bands if bands is not None else get_sensor(DEFAULT_SENSOR).canonical
     explicit: Sequence[float] | None = options.get("wavelengths")
     if explicit is not None:
         waves = tuple(float(w) for w in explicit)
@@ -55,23 +40,19 @@ def build_clay(
         waves = wavelengths_for(band_names, sensor)
     default_gsd = options.get("gsd", get_sensor(sensor).gsd if sensor else get_sensor(DEFAULT_SENSOR).gsd)
     module = ClayEncoder(
-        **architecture,
+        TransformerGeometry.of(config, options, width="dim", heads="heads"),
+        dim_head=options.get("dim_head", config.dim_head),
+        patch_size=options.get("patch_size", config.patch_size),
         band_names=band_names,
         wavelengths=waves,
         default_gsd=float(default_gsd),
-        img_size=img_size or config.img_size,
+        img_size=request.img_size or config.img_size,
         grad_checkpointing=bool(options.get("grad_checkpointing", False)),
     )
-    if checkpoint is not None:
-        load_clay_checkpoint(module, checkpoint)
+    if request.checkpoint is not None:
+        load_clay_checkpoint(module, request.checkpoint)
     return module
 
 
-def clay_v1_base(**kwargs: Any) -> ClayEncoder:
-    """Clay v1 base (dim 768, 12 layers, patch 8); see :func:`build_clay`."""
-    return build_clay("clay_v1_base", **kwargs)
-
-
-def clay_v1_5_large(**kwargs: Any) -> ClayEncoder:
-    """Clay v1.5 large (dim 1024, 24 layers, patch 8); see :func:`build_clay`."""
-    return build_clay("clay_v1_5_large", **kwargs)
+clay_v1_base = variant_factory(build_clay, "clay_v1_base", VARIANTS["clay_v1_base"].summary)
+clay_v1_5_large = variant_factory(build_clay, "clay_v1_5_large", VARIANTS["clay_v1_5_large"].summary)

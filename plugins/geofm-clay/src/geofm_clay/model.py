@@ -7,13 +7,14 @@ Module and parameter names follow the reference implementation, so a released ch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
+from geofm.backbone_kit import TokenBackbone, TransformerGeometry, flat_band_names, run_blocks, single_frame_pixels
 from geofm.errors import DataError
 from geofm_clay.embedding import DynamicEmbedding
 from geofm_clay.encodings import (
@@ -79,59 +80,29 @@ class Transformer(nn.Module):
 
     def forward_intermediates(self, x: Tensor) -> list[Tensor]:
         """Every layer's output (B, N, dim); the last one after the final norm."""
-        outputs: list[Tensor] = []
-        for layer in self.layers:
-            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                x = checkpoint(self._layer, layer, x, use_reentrant=False)
-            else:
-                x = self._layer(layer, x)
-            outputs.append(x)
-        outputs[-1] = self.norm(outputs[-1])
-        return outputs
+        layers = [partial(self._layer, layer) for layer in self.layers]
+        return run_blocks(layers, x, checkpointing=self.grad_checkpointing and self.training, final_norm=self.norm)
 
     def forward(self, x: Tensor) -> Tensor:
         """The last layer's output after the final norm."""
         return self.forward_intermediates(x)[-1]
 
 
-def _flat_band_names(band_names: Any) -> tuple[str, ...]:
-    """Band names of the channels: a flat sequence, or a collated batch of identical per-sample lists."""
-    if isinstance(band_names, str):
-        return (band_names,)
-    names = list(band_names)
-    if all(isinstance(name, str) for name in names):
-        return tuple(names)
-    # default_collate turns per-sample tuples of C names into C tuples of B names
-    rows = [tuple(entry) for entry in names]
-    if all(len(set(row)) == 1 for row in rows):
-        return tuple(row[0] for row in rows)
-    raise DataError(
-        "meta 'band_names' differ between the samples of one batch; Clay embeds one band list per batch, "
-        "so batch samples with the same bands together"
-    )
-
-
-class ClayEncoder(nn.Module):
+class ClayEncoder(TokenBackbone, nn.Module):
     """Clay's ViT encoder; ``forward_features`` returns every layer's tokens (B, 1 + h*w, dim).
 
-    ``band_names`` / ``wavelengths`` describe the channels the module expects by default (wavelengths in
-    micrometres); ``default_gsd`` (metres) is used when a batch carries no gsd. The module follows the
-    geofm backbone contract (see :mod:`geofm.specs`): ``out_channels``, ``out_reductions``,
-    ``output_kind="tokens"``, ``num_prefix_tokens=1`` (the cls token), ``patch_size``, ``tubelet_size=1``.
+    ``geometry`` sizes the transformer (``dim_head`` is each head's width); ``band_names`` / ``wavelengths``
+    describe the channels the module expects by default (wavelengths in micrometres); ``default_gsd`` (metres)
+    is used when a batch carries no gsd. The module follows the geofm backbone contract (see
+    :mod:`geofm.specs`): ``out_channels``, ``out_reductions``, ``output_kind="tokens"``,
+    ``num_prefix_tokens=1`` (the cls token), ``patch_size``, ``tubelet_size=1``.
     """
-
-    output_kind = "tokens"
-    num_prefix_tokens = 1
-    tubelet_size = 1
 
     def __init__(
         self,
+        geometry: TransformerGeometry,
         *,
-        dim: int = 768,
-        depth: int = 12,
-        heads: int = 12,
         dim_head: int = 64,
-        mlp_ratio: float = 4.0,
         patch_size: int = 8,
         wave_dim: int = 128,
         num_latent_tokens: int = 128,
@@ -142,20 +113,18 @@ class ClayEncoder(nn.Module):
         grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
+        dim, depth = geometry.width, geometry.depth
         if (dim - _METADATA_DIMS) % 4:
             raise ValueError(f"Clay needs dim - 8 to be a multiple of 4 (got dim={dim})")
         if band_names and len(band_names) != len(wavelengths):
             raise ValueError(f"{len(band_names)} band names but {len(wavelengths)} wavelengths")
-        self.dim = dim
-        self.patch_size = patch_size
-        self.img_size = img_size
+        self.geometry, self.dim, self.img_size = geometry, dim, img_size
         self.band_names = tuple(band_names)
         self.wavelengths = tuple(float(w) for w in wavelengths)
         self.default_gsd = float(default_gsd)
-        self.out_channels = [dim] * depth
-        self.out_reductions = [patch_size] * depth
+        self.declare_token_features(dim, depth, patch_size)
         self.patch_embedding = DynamicEmbedding(wave_dim, num_latent_tokens, patch_size, dim)
-        self.transformer = Transformer(dim, depth, heads, dim_head, int(dim * mlp_ratio))
+        self.transformer = Transformer(dim, depth, geometry.num_heads, dim_head, geometry.mlp_width)
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.transformer.grad_checkpointing = grad_checkpointing
 
@@ -167,27 +136,10 @@ class ClayEncoder(nn.Module):
         if waves is not None:
             return wavelengths_tensor(waves, channels, device)
         if band_names is not None:
-            return wavelengths_tensor(wavelengths_for(_flat_band_names(band_names)), channels, device)
+            return wavelengths_tensor(wavelengths_for(flat_band_names(band_names, "Clay")), channels, device)
         if not self.wavelengths:
             raise DataError("this Clay encoder was built without bands: pass waves=... or band_names=...")
         return wavelengths_tensor(self.wavelengths, channels, device)
-
-    def _pixels(self, x: Tensor) -> Tensor:
-        if x.ndim == 5:
-            if x.shape[2] != 1:
-                raise DataError(
-                    f"Clay is a single-time model but the input has {x.shape[2]} frames (B, C, T, H, W = "
-                    f"{tuple(x.shape)}); give one frame, or use a multi-temporal backbone"
-                )
-            x = x[:, :, 0]
-        if x.ndim != 4:
-            raise DataError(f"Clay expects (B, C, H, W) or (B, C, 1, H, W); got shape {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        if h % self.patch_size or w % self.patch_size:
-            raise DataError(
-                f"input size {h}x{w} is not a multiple of Clay's patch size {self.patch_size}; pad or crop it"
-            )
-        return x
 
     def forward_features(
         self,
@@ -209,7 +161,7 @@ class ClayEncoder(nn.Module):
         (degrees), waves from ``band_names``, else the bands the module was built with; unknown time or
         place gives zeros, an unknown gsd the module's ``default_gsd``. Other keywords are ignored.
         """
-        pixels = self._pixels(x)
+        pixels = single_frame_pixels(x, "Clay", self.patch_size)
         b, c, h, w = pixels.shape
         device = pixels.device
         wave_values = self._waves(c, waves, band_names, device)

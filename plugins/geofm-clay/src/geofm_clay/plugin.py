@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from geofm.backbone_kit import token_backbone_spec
 from geofm.hookspecs import hookimpl
 from geofm.specs import BackboneSpec, WeightsSpec
 from geofm_clay.sensors import DEFAULT_SENSOR, SENSORS, sensors_metadata
@@ -40,22 +41,12 @@ def _weights(hf_file: str) -> WeightsSpec:
 def geofm_backbones() -> Iterable[BackboneSpec]:
     """Clay v1 base and Clay v1.5 large."""
     for variant in VARIANTS.values():
-        yield BackboneSpec(
-            name=variant.name,
-            summary=variant.summary,
-            factory=f"geofm_clay.factory:{variant.name}",
-            options=OPTIONS,
-            output_kind="tokens",
-            embed_dim=variant.dim,
-            depth=variant.depth,
-            feature_channels=(variant.dim,) * variant.depth,
-            feature_reductions=(variant.patch_size,) * variant.depth,
-            default_levels=variant.default_levels,
-            num_prefix_tokens=1,
+        yield token_backbone_spec(
+            variant,
+            factory_module="geofm_clay.factory",
             patch_size=variant.patch_size,
-            img_size=variant.img_size,
-            num_frames=1,
-            max_frames=1,
+            options=OPTIONS,
+            num_prefix_tokens=1,
             accepts=("time", "location", "wavelengths", "gsd"),
             input_bands="any",
             weights={"default": _weights(variant.hf_file)},

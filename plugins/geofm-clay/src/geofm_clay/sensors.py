@@ -8,8 +8,9 @@ micrometres; the Sentinel-1 "wavelengths" are Clay's codes for the polarisations
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from geofm.bands import canonical_bands
 from geofm.errors import DataError
 
 __all__ = ["DEFAULT_SENSOR", "SENSORS", "ClaySensor", "get_sensor", "sensors_metadata", "wavelengths_for"]
@@ -21,14 +22,16 @@ class ClaySensor:
 
     name: str
     bands: tuple[str, ...]
-    canonical: tuple[str, ...]
     wavelengths: tuple[float, ...]
     gsd: float
     mean: tuple[float, ...]
     std: tuple[float, ...]
     note: str = ""
+    canonical: tuple[str, ...] = field(init=False)
+    """geofm's canonical name of each band (from :func:`geofm.bands.canonical_bands` of the Clay codes)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "canonical", canonical_bands(self.bands))
         sizes = {len(self.bands), len(self.canonical), len(self.wavelengths), len(self.mean), len(self.std)}
         if len(sizes) != 1:
             raise ValueError(f"Clay sensor {self.name}: bands, wavelengths, mean and std differ in length")
@@ -52,18 +55,6 @@ SENSORS: dict[str, ClaySensor] = {
         ClaySensor(
             name="sentinel-2-l2a",
             bands=("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22"),
-            canonical=(
-                "BLUE",
-                "GREEN",
-                "RED",
-                "RED_EDGE_1",
-                "RED_EDGE_2",
-                "RED_EDGE_3",
-                "NIR_BROAD",
-                "NIR_NARROW",
-                "SWIR_1",
-                "SWIR_2",
-            ),
             wavelengths=(0.493, 0.56, 0.665, 0.704, 0.74, 0.783, 0.842, 0.865, 1.61, 2.19),
             gsd=10.0,
             mean=(1105.0, 1355.0, 1552.0, 1887.0, 2422.0, 2630.0, 2743.0, 2785.0, 2388.0, 1835.0),
@@ -72,7 +63,6 @@ SENSORS: dict[str, ClaySensor] = {
         ClaySensor(
             name="landsat-c2l2-sr",
             bands=("red", "green", "blue", "nir08", "swir16", "swir22"),
-            canonical=("RED", "GREEN", "BLUE", "NIR_NARROW", "SWIR_1", "SWIR_2"),
             wavelengths=(0.65, 0.56, 0.48, 0.86, 1.6, 2.2),
             gsd=30.0,
             mean=(13705.0, 13310.0, 12474.0, 17801.0, 14615.0, 12701.0),
@@ -81,7 +71,6 @@ SENSORS: dict[str, ClaySensor] = {
         ClaySensor(
             name="naip",
             bands=("red", "green", "blue", "nir"),
-            canonical=("RED", "GREEN", "BLUE", "NIR_BROAD"),
             wavelengths=(0.65, 0.56, 0.48, 0.842),
             gsd=1.0,
             mean=(110.16, 115.41, 98.15, 139.04),
@@ -90,7 +79,6 @@ SENSORS: dict[str, ClaySensor] = {
         ClaySensor(
             name="linz",
             bands=("red", "green", "blue"),
-            canonical=("RED", "GREEN", "BLUE"),
             wavelengths=(0.635, 0.555, 0.465),
             gsd=0.5,
             mean=(89.96, 99.46, 89.51),
@@ -99,7 +87,6 @@ SENSORS: dict[str, ClaySensor] = {
         ClaySensor(
             name="sentinel-1-rtc",
             bands=("vv", "vh"),
-            canonical=("VV", "VH"),
             wavelengths=(3.5, 4.0),
             gsd=10.0,
             mean=(-12.113, -18.673),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geofm.backbone_kit import quarter_levels
+
 __all__ = ["HF_REPO", "OPTIONS", "VARIANTS", "ClayVariant"]
 
 HF_REPO = "made-with-clay/Clay"
@@ -18,44 +20,32 @@ class ClayVariant:
     dim: int
     depth: int
     heads: int
-    dim_head: int
-    mlp_ratio: float
-    patch_size: int
     img_size: int
     hf_file: str
     default_levels: tuple[int, ...]
     summary: str
+    dim_head: int = 64
+    mlp_ratio: float = 4.0
+    patch_size: int = 8
 
+    @property
+    def embed_dim(self) -> int:
+        """The token width (``dim``), as the backbone spec names it."""
+        return self.dim
+
+
+_SUMMARY = "Clay {} (ViT-{}, patch 8): any bands via wavelength-conditioned patch embedding"
 
 VARIANTS: dict[str, ClayVariant] = {
-    "clay_v1_base": ClayVariant(
-        name="clay_v1_base",
-        dim=768,
-        depth=12,
-        heads=12,
-        dim_head=64,
-        mlp_ratio=4.0,
-        patch_size=8,
-        img_size=224,
-        hf_file="clay-v1-base.ckpt",
-        default_levels=(3, 5, 7, 11),
-        summary="Clay v1 base (ViT-B, patch 8): any bands via wavelength-conditioned patch embedding",
-    ),
-    "clay_v1_5_large": ClayVariant(
-        name="clay_v1_5_large",
-        dim=1024,
-        depth=24,
-        heads=16,
-        dim_head=64,
-        mlp_ratio=4.0,
-        patch_size=8,
-        img_size=256,
-        hf_file="v1.5/clay-v1.5.ckpt",
-        default_levels=(5, 11, 17, 23),
-        summary="Clay v1.5 large (ViT-L, patch 8): any bands via wavelength-conditioned patch embedding",
-    ),
-}
-"""Backbone name -> its architecture."""
+    variant.name: variant
+    for variant in (
+        ClayVariant("clay_v1_base", 768, 12, 12, 224, "clay-v1-base.ckpt", (3, 5, 7, 11),
+                    _SUMMARY.format("v1 base", "B")),
+        ClayVariant("clay_v1_5_large", 1024, 24, 16, 256, "v1.5/clay-v1.5.ckpt", quarter_levels(24),
+                    _SUMMARY.format("v1.5 large", "L")),
+    )
+}  # fmt: skip
+"""Backbone name -> its architecture (name, dim, depth, heads, pretraining chip, weights file, levels, summary)."""
 
 OPTIONS: dict[str, str] = {
     "dim": "token width (default: the variant's)",

@@ -65,7 +65,6 @@ DEMO_DETECTION_SPEC = DatasetSpec(
     generic=True,
     bands=("BLUE", "GREEN", "RED", "NIR_BROAD"),
     classes=("building", "tank"),
-    splits=("train", "val", "test"),
     gsd=2.0,
     layout=(
         "{train,val,test}/images/demo_NNNN_YYYYMMDD.tif (uint16 reflectance x 10000, BLUE GREEN RED NIR_BROAD, "
@@ -104,7 +103,6 @@ NWPU_VHR10_SPEC = DatasetSpec(
         "bridge",
         "vehicle",
     ),
-    splits=("train", "val", "test"),
     gsd=1.0,
     layout=(
         "'positive image set/NNN.jpg' (650 images of different sizes), 'ground truth/NNN.txt' (one "

@@ -13,9 +13,6 @@ half-written cache, and a changed generator (another :data:`DEMO_VERSION`) regen
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,8 +21,11 @@ from typing import Any
 import numpy as np
 
 from geofm.data.download import dataset_dir
+from geofm.data.factory import DatasetOptions
+from geofm.data.generated import generate_once
+from geofm.data.generated import split_counts as scene_split_counts
 from geofm.errors import DataError
-from geofm_detection.data_options import as_bool, as_list, masks_option, registered_spec, unknown_options
+from geofm_detection.data_options import as_bool, masks_option, unknown_options
 from geofm_detection.data_specs import DEMO_DETECTION_SPEC
 from geofm_detection.detection_datamodule import DetectionDataModule
 from geofm_detection.transforms import render_masks
@@ -71,10 +71,7 @@ def demo_detection_root(data_root: str | Path | None = None) -> Path:
 
 def split_counts(num_chips: int) -> tuple[int, int, int]:
     """Chips for train, val and test: a sixth (at least one) each for val and test, the rest train."""
-    if num_chips < 3:
-        raise DataError(f"the detection demo needs at least 3 chips (train, val, test); num_chips={num_chips}")
-    held = max(1, num_chips // 6)
-    return num_chips - 2 * held, held, held
+    return scene_split_counts(num_chips, what="the detection demo", items="chips")
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -185,13 +182,6 @@ def _write(folder: Path, num_chips: int, size: int) -> None:
                 index += 1
 
 
-def _is_current(root: Path, params: dict[str, Any]) -> bool:
-    try:
-        return json.loads((root / MARKER).read_text()) == params
-    except (OSError, ValueError):
-        return False
-
-
 def generate_demo_detection(
     data_root: str | Path | None = None, *, num_chips: int = 300, size: int = 64, force: bool = False
 ) -> Path:
@@ -201,48 +191,24 @@ def generate_demo_detection(
     not a demo cache is never touched (:class:`DataError`); fewer than 3 chips or 32 pixels a side
     raise :class:`DataError`. When another process finishes first, its files are kept.
     """
-    root = demo_detection_root(data_root)
     num_chips, size = int(num_chips), int(size)
     if size < 32:
         raise DataError(f"the detection demo needs chips of at least 32 pixels a side; size={size}")
     split_counts(num_chips)
-    params = {"version": DEMO_VERSION, "seed": DEMO_SEED, "num_chips": num_chips, "size": size}
-    if not force and _is_current(root, params):
-        return root
-    if root.exists() and not (root / MARKER).exists() and any(root.iterdir()):
-        raise DataError(f"{root} exists and is not a geofm detection demo folder; give an empty or new --data-root")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp, old = root.parent / f".{root.name}.tmp-{tag}", root.parent / f".{root.name}.old-{tag}"
-    try:
-        _write(tmp, num_chips, size)
-        (tmp / MARKER).write_text(json.dumps(params))
-        if root.exists():
-            if not force and _is_current(root, params):  # another process finished first
-                return root
-            os.rename(root, old)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if _is_current(root, params):  # a concurrent generation won the race
-                return root
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    return root
+    return generate_once(
+        demo_detection_root(data_root),
+        marker=MARKER,
+        params={"version": DEMO_VERSION, "seed": DEMO_SEED, "num_chips": num_chips, "size": size},
+        write=lambda folder: _write(folder, num_chips, size),
+        force=force,
+        what="geofm detection demo",
+    )
 
 
 def build_demo_detection(
+    common: DatasetOptions,
+    /,
     *,
-    data_root: str | Path | None = None,
-    bands: Sequence[str] | None = None,
-    batch_size: int = 8,
-    num_workers: int = 0,
-    seed: int = 0,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    crop_size: int | None = None,
     num_chips: int = 300,
     size: int = 64,
     regenerate: bool | str = False,
@@ -258,22 +224,15 @@ def build_demo_detection(
     """
     from geofm_detection.geotiff_detection import detection_module
 
-    spec = registered_spec(DEMO_DETECTION_SPEC)
-    unknown_options(spec, options)
-    root = generate_demo_detection(data_root, num_chips=num_chips, size=size, force=as_bool(regenerate, "regenerate"))
+    unknown_options(common.spec, options)
+    force = as_bool(regenerate, "regenerate")
+    root = generate_demo_detection(common.data_root, num_chips=num_chips, size=size, force=force)
     return detection_module(
-        spec,
+        common,
         root,
         classes=CLASSES,
         with_masks=masks_option(with_masks),
         file_bands=FILE_BANDS,
-        bands=as_list(bands),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        seed=seed,
-        mean=mean,
-        std=std,
-        crop_size=int(crop_size) if crop_size else None,
         augment=as_bool(augment, "augment"),
         pin_memory=as_bool(pin_memory, "pin_memory"),
     )

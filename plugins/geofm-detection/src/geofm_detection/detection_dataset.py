@@ -18,17 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, default_collate, get_worker_info
+from torch.utils.data import default_collate
 
-from geofm.data import (
-    RasterHandles,
-    center_latlon,
-    gsd_metres,
-    normalize,
-    random_crop_offset,
-    read_window,
-    timestamp,
-)
+from geofm.data import RasterHandles, center_latlon, gsd_metres, normalize, read_window, timestamp
+from geofm.data.sampling import SampledDataset, batch_meta
 from geofm.errors import DataError
 from geofm_detection.annotations import ChipAnnotations
 from geofm_detection.transforms import crop_boxes, random_flips, render_masks
@@ -39,7 +32,6 @@ __all__ = [
     "DetectionSample",
     "collate_detection",
     "quiet_georeferencing",
-    "seed_worker",
 ]
 
 
@@ -74,57 +66,32 @@ def quiet_georeferencing() -> Iterator[None]:
         yield
 
 
-class DetectionDataset(Dataset):
+class DetectionDataset(SampledDataset[DetectionSample]):
     """Detection samples ``{"image", "boxes", "labels", ["masks"], "meta"}`` of chips.
 
-    ``indexes`` are the 1-based bands to deliver and ``mean``/``std`` normalise ``x * scale`` per
-    delivered band; pixels that are ``nodata`` (``None``: each file's own) in any band become 0.
-    ``file_band_count`` checks each file's band count. Training (``train``) takes random crops of
-    ``crop_size`` (whole chips when ``None`` or smaller) and, with ``augment``, random flips, from a
-    random stream seeded by ``seed`` (and per loader worker by :func:`seed_worker`); other splits deliver
-    whole chips. ``with_masks`` adds uint8 (N, H, W) instance masks. ``gsd`` (metres) is the ground
-    sample distance of chips whose files tell none (e.g. JPEGs).
+    The bands, normalisation, crops and random stream are core's
+    :class:`~geofm.data.sampling.SampledDataset`'s; pixels that are ``nodata`` (``None``: each file's
+    own) in any band become 0. Training (``train``) takes random crops of ``crop_size`` (whole chips
+    when ``None`` or smaller) and, with ``augment``, random flips. ``with_masks`` adds uint8 (N, H, W)
+    instance masks. ``gsd`` (metres) is the ground sample distance of chips whose files tell none (e.g.
+    JPEGs).
     """
 
     def __init__(
         self,
         samples: Sequence[DetectionSample],
         *,
-        indexes: Sequence[int],
-        mean: Sequence[float],
-        std: Sequence[float],
-        file_band_count: int | None = None,
-        scale: float = 1.0,
-        nodata: float | None = None,
-        crop_size: int | None = None,
-        train: bool = False,
         augment: bool = True,
         with_masks: bool = False,
         gsd: float | None = None,
-        seed: int = 0,
+        **options: Any,
     ) -> None:
-        if len(mean) != len(indexes) or len(std) != len(indexes):
-            raise DataError(f"{len(indexes)} bands are read but {len(mean)} means and {len(std)} stds are given")
-        self.samples = list(samples)
-        self.indexes = tuple(int(i) for i in indexes)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        self.file_band_count = file_band_count
-        self.scale = float(scale)
-        self.nodata = nodata
-        self.crop_size = int(crop_size) if crop_size else None
-        self.train = bool(train)
+        super().__init__(samples, **options)
         self.augment = bool(augment)
         self.with_masks = bool(with_masks)
         self.gsd = math.nan if gsd is None else float(gsd)
-        self.seed = int(seed)
-        self.rng = np.random.default_rng(self.seed)
         self._headers: dict[int, ChipHeader] = {}
         self._handles = RasterHandles()
-
-    def __len__(self) -> int:
-        """Number of chips."""
-        return len(self.samples)
 
     def header(self, index: int) -> ChipHeader:
         """The header of chip ``index`` (read once, then kept)."""
@@ -148,13 +115,6 @@ class DetectionDataset(Dataset):
             self._headers[index] = cached
         return cached
 
-    def _window(self, header: ChipHeader) -> tuple[int, int, int, int]:
-        size = self.crop_size
-        if not self.train or size is None or (size >= header.height and size >= header.width):
-            return 0, 0, header.height, header.width
-        row, col = random_crop_offset(header.height, header.width, size, self.rng)
-        return row, col, min(size, header.height), min(size, header.width)
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         """One chip: ``image`` float32 (C, H, W), ``boxes`` float32 (N, 4), ``labels`` int64 (N,), ``meta``.
 
@@ -165,7 +125,7 @@ class DetectionDataset(Dataset):
 
         sample = self.samples[index]
         header = self.header(index)
-        row, col, height, width = self._window(header)
+        row, col, height, width = self.crop_window(header.height, header.width)
         with quiet_georeferencing():
             raw, valid = read_window(
                 sample.image,
@@ -192,11 +152,7 @@ class DetectionDataset(Dataset):
             "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
             "boxes": torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32)).reshape(-1, 4),
             "labels": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)),
-            "meta": {
-                "timestamps": torch.tensor((header.timestamp,), dtype=torch.float64),
-                "center_latlon": torch.tensor((lat, lon), dtype=torch.float32),
-                "gsd": torch.tensor(header.gsd, dtype=torch.float32),
-            },
+            "meta": batch_meta((header.timestamp,), (lat, lon), header.gsd),
         }
         if masks is not None:
             item["masks"] = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.uint8))
@@ -242,11 +198,3 @@ def collate_detection(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             masks.append(mask)
         batch["masks"] = masks
     return batch
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: a distinct, reproducible random stream per worker and epoch."""
-    info = get_worker_info()
-    if info is not None and isinstance(info.dataset, DetectionDataset):
-        dataset = info.dataset
-        dataset.rng = np.random.default_rng([dataset.seed, worker_id, torch.initial_seed() % (1 << 63)])

@@ -34,6 +34,7 @@ __all__ = [
     "build_faster_rcnn",
     "build_fcos",
     "build_mask_rcnn",
+    "build_rcnn",
     "build_retinanet",
 ]
 
@@ -103,10 +104,31 @@ def _rcnn_kwargs(
 
 
 def build_faster_rcnn(
+    in_channels: Sequence[int], in_reductions: Sequence[int], num_classes: int, **options: Any
+) -> TorchvisionDetector:
+    """Faster R-CNN (torchvision): FPN, region proposal network on every level, RoIAlign box head.
+
+    Options as :func:`build_rcnn` (every one but ``masks``).
+    """
+    return build_rcnn(in_channels, in_reductions, num_classes, **options, masks=False)
+
+
+def build_mask_rcnn(
+    in_channels: Sequence[int], in_reductions: Sequence[int], num_classes: int, **options: Any
+) -> TorchvisionDetector:
+    """Mask R-CNN (torchvision): Faster R-CNN plus a RoIAlign mask head; masks (N, 1, H, W) probabilities.
+
+    Targets carry ``masks`` (N, H, W) uint8 in the chip. Options as :func:`build_rcnn`.
+    """
+    return build_rcnn(in_channels, in_reductions, num_classes, **options, masks=True)
+
+
+def build_rcnn(
     in_channels: Sequence[int],
     in_reductions: Sequence[int],
     num_classes: int,
     *,
+    masks: bool,
     fpn_channels: int = 256,
     anchor_sizes: Sequence[float | Sequence[float]] | None = None,
     aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
@@ -114,51 +136,22 @@ def build_faster_rcnn(
     nms_iou: float = 0.5,
     detections_per_image: int = 100,
 ) -> TorchvisionDetector:
-    """Faster R-CNN (torchvision): FPN, region proposal network on every level, RoIAlign box head.
+    """A two-stage R-CNN (torchvision): Faster R-CNN, with Mask R-CNN's RoIAlign mask head when ``masks``.
 
     ``anchor_sizes``: one base size per pyramid level (the inputs, then the max-pooled level), default 4 x
     the level's reduction; ``aspect_ratios`` (height / width) apply on every level. ``min_score``,
     ``nms_iou`` (per class) and ``detections_per_image`` shape the detections returned in eval mode.
     """
-    check_inputs("faster_rcnn", in_channels, in_reductions, num_classes)
+    name = "mask_rcnn" if masks else "faster_rcnn"
+    check_inputs(name, in_channels, in_reductions, num_classes)
     backbone = GivenFeatures(in_channels, fpn_channels)
-    anchors = _anchors(anchor_sizes_for("faster_rcnn", in_reductions, anchor_sizes), aspect_ratios)
-    model = FasterRCNN(
-        backbone,
-        num_classes=int(num_classes) + 1,
-        **_rcnn_kwargs(backbone, anchors, min_score, nms_iou, detections_per_image, 7),
-    )
+    anchors = _anchors(anchor_sizes_for(name, in_reductions, anchor_sizes), aspect_ratios)
+    heads = _rcnn_kwargs(backbone, anchors, min_score, nms_iou, detections_per_image, 7)
+    if masks:
+        heads["mask_roi_pool"] = MultiScaleRoIAlign(backbone.names, output_size=14, sampling_ratio=2)
+    model = (MaskRCNN if masks else FasterRCNN)(backbone, num_classes=int(num_classes) + 1, **heads)
     model.transform = ChipTransform()
-    return TorchvisionDetector(model, num_classes=num_classes, label_offset=1)
-
-
-def build_mask_rcnn(
-    in_channels: Sequence[int],
-    in_reductions: Sequence[int],
-    num_classes: int,
-    *,
-    fpn_channels: int = 256,
-    anchor_sizes: Sequence[float | Sequence[float]] | None = None,
-    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-    min_score: float = 0.05,
-    nms_iou: float = 0.5,
-    detections_per_image: int = 100,
-) -> TorchvisionDetector:
-    """Mask R-CNN (torchvision): Faster R-CNN plus a RoIAlign mask head; masks (N, 1, H, W) probabilities.
-
-    Targets carry ``masks`` (N, H, W) uint8 in the chip. Options as :func:`build_faster_rcnn`.
-    """
-    check_inputs("mask_rcnn", in_channels, in_reductions, num_classes)
-    backbone = GivenFeatures(in_channels, fpn_channels)
-    anchors = _anchors(anchor_sizes_for("mask_rcnn", in_reductions, anchor_sizes), aspect_ratios)
-    model = MaskRCNN(
-        backbone,
-        num_classes=int(num_classes) + 1,
-        mask_roi_pool=MultiScaleRoIAlign(backbone.names, output_size=14, sampling_ratio=2),
-        **_rcnn_kwargs(backbone, anchors, min_score, nms_iou, detections_per_image, 7),
-    )
-    model.transform = ChipTransform()
-    return TorchvisionDetector(model, num_classes=num_classes, label_offset=1, masks=True)
+    return TorchvisionDetector(model, num_classes=num_classes, label_offset=1, masks=masks)
 
 
 def _check_group_norm(name: str, fpn_channels: int) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from geofm.data import find_rasters, raster_info
+from geofm.data.factory import DatasetOptions, complete_spec
 from geofm.errors import ConfigError, DataError
-from geofm.specs import DatasetSpec
 from geofm_detection.annotations import (
     Instance,
     collect_class_names,
@@ -29,7 +29,7 @@ from geofm_detection.annotations import (
     read_coco,
     read_vector_instances,
 )
-from geofm_detection.data_options import as_bool, as_list, masks_option, registered_spec, unknown_options
+from geofm_detection.data_options import as_bool, as_list, masks_option, unknown_options
 from geofm_detection.detection_datamodule import SPLITS, DetectionDataModule
 from geofm_detection.detection_dataset import DetectionSample, quiet_georeferencing
 
@@ -137,7 +137,7 @@ def _hold_out(chips: list[_Chip], fraction: float, split_seed: int) -> tuple[lis
 
 
 def detection_module(
-    spec: DatasetSpec,
+    common: DatasetOptions,
     root: Path,
     *,
     classes: Sequence[str] | None = None,
@@ -149,11 +149,12 @@ def detection_module(
     missing_labels: str = "error",
     **module_options: Any,
 ) -> DetectionDataModule:
-    """The data module of a folder laid out as the ``geotiff_detection`` spec says, described by ``spec``.
+    """The data module of a folder laid out as the ``geotiff_detection`` spec says, described by ``common.spec``.
 
     ``with_masks`` ``None`` delivers masks when any training object has an outline. ``module_options``
     go to :class:`~geofm_detection.detection_datamodule.DetectionDataModule` (bands, loaders, crops ...).
     """
+    spec = common.spec
     if missing_labels not in ("error", "empty"):
         raise ConfigError(f"missing_labels={missing_labels!r} must be 'error' or 'empty'")
     if not (root / "train" / "images").is_dir():
@@ -187,34 +188,23 @@ def detection_module(
     if with_masks is None:
         with_masks = any(s.annotations.has_outlines for s in samples["train"])
     band_names = file_band_names(chips["train"][0].image, file_bands)
-    spec = dataclasses.replace(
-        spec,
-        bands=band_names,
-        classes=names,
-        splits=tuple(s for s in SPLITS if s in samples),
-    )
     log.info("dataset %s: %s", spec.name, ", ".join(f"{len(v)} {k} chips" for k, v in samples.items()))
+    common = complete_spec(common, samples, bands=band_names, classes=names)
     return DetectionDataModule(
-        spec=spec,
+        common=common,
         samples=samples,
         class_names=names,
         file_bands=band_names,
         with_masks=with_masks,
-        gsd=spec.gsd,
+        gsd=common.spec.gsd,
         **module_options,
     )
 
 
 def build_geotiff_detection(
+    common: DatasetOptions,
+    /,
     *,
-    data_root: str | Path | None = None,
-    bands: Sequence[str] | None = None,
-    batch_size: int = 8,
-    num_workers: int = 0,
-    seed: int = 0,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    crop_size: int | None = None,
     class_property: str = "class",
     classes: str | Sequence[str] | None = None,
     with_masks: bool | str = "auto",
@@ -233,15 +223,13 @@ def build_geotiff_detection(
 
     See the ``geotiff_detection`` spec's layout and options for each keyword.
     """
-    from geofm_detection.data_specs import GEOTIFF_DETECTION_SPEC
-
-    spec = registered_spec(GEOTIFF_DETECTION_SPEC)
+    spec = common.spec
     unknown_options(spec, options)
-    if data_root is None:
+    if common.data_root is None:
         raise DataError(f"dataset {spec.name} needs --data-root: a folder laid out as {spec.layout}")
     return detection_module(
-        dataclasses.replace(spec, sensor=sensor),
-        Path(data_root).expanduser(),
+        dataclasses.replace(common, spec=dataclasses.replace(spec, sensor=sensor)),
+        common.data_root,
         classes=as_list(classes),
         class_property=class_property,
         with_masks=masks_option(with_masks),
@@ -250,15 +238,8 @@ def build_geotiff_detection(
         split_seed=int(split_seed),
         missing_labels=str(missing_labels),
         sensor=sensor,
-        bands=as_list(bands),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        seed=seed,
-        mean=mean,
-        std=std,
         scale=float(scale),
         nodata=None if nodata is None else float(nodata),
-        crop_size=int(crop_size) if crop_size else None,
         augment=as_bool(augment, "augment"),
         pin_memory=as_bool(pin_memory, "pin_memory"),
     )

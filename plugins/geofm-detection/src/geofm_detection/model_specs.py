@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geofm.specs import DecoderSpec, TaskSpec
+from geofm.specs import OPTIMISATION_OPTIONS, DecoderSpec, TaskSpec
 
 _PACKAGE = "geofm_detection"
 
@@ -79,40 +79,39 @@ DECODERS: tuple[DecoderSpec, ...] = (
 )
 
 _TASK_OPTIONS = {
-    "lr": "learning rate",
-    "weight_decay": "weight decay (decoupled for adamw, an L2 term for adam and sgd)",
-    "optimizer": "adamw (default), adam or sgd",
-    "momentum": "SGD momentum (default 0.9)",
+    **OPTIMISATION_OPTIONS,
     "freeze_backbone": "train only necks and the detector",
     "freeze_decoder": "keep the detector's weights fixed",
     "scheduler": "plateau (ReduceLROnPlateau on val/map, default), cosine or none",
-    "scheduler_patience": "epochs without improvement before plateau lowers the learning rate (default 5)",
-    "scheduler_factor": "what plateau multiplies the learning rate by (default 0.1)",
 }
 
-TASKS: tuple[TaskSpec, ...] = (
+_BOX_METRICS = ("map", "map_50", "map_75", "ap_per_class")
+
+TASKS: tuple[TaskSpec, ...] = tuple(
     TaskSpec(
-        name="detection",
-        summary="Object detection: the detector's own losses, COCO box mAP (mAP@50, @75, per class)",
-        factory=f"{_PACKAGE}.tasks:DetectionTask",
-        task_type="detection",
+        name=task_type,
+        summary=summary,
+        factory=f"{_PACKAGE}.tasks:{task_class}",
+        task_type=task_type,
         head="detection",
         losses=("detector",),
-        metrics=("map", "map_50", "map_75", "ap_per_class"),
+        metrics=metrics,
         monitor="val/map",
         monitor_mode="max",
         options=_TASK_OPTIONS,
-    ),
-    TaskSpec(
-        name="instance_segmentation",
-        summary="Instance segmentation: the detector's own losses, COCO box and mask mAP (per class too)",
-        factory=f"{_PACKAGE}.tasks:InstanceSegmentationTask",
-        task_type="instance_segmentation",
-        head="detection",
-        losses=("detector",),
-        metrics=("map", "map_50", "map_75", "ap_per_class", "segm_map", "segm_map_50", "segm_map_75"),
-        monitor="val/map",
-        monitor_mode="max",
-        options=_TASK_OPTIONS,
-    ),
+    )
+    for task_type, task_class, summary, metrics in (
+        (
+            "detection",
+            "DetectionTask",
+            "Object detection: the detector's own losses, COCO box mAP (mAP@50, @75, per class)",
+            _BOX_METRICS,
+        ),
+        (
+            "instance_segmentation",
+            "InstanceSegmentationTask",
+            "Instance segmentation: the detector's own losses, COCO box and mask mAP (per class too)",
+            (*_BOX_METRICS, "segm_map", "segm_map_50", "segm_map_75"),
+        ),
+    )
 )

@@ -19,9 +19,10 @@ import numpy as np
 
 from geofm.data import raster_info
 from geofm.data.download import dataset_dir, source_lines
+from geofm.data.factory import DatasetOptions
 from geofm.errors import DataError
 from geofm_detection.annotations import Instance, encode_instances
-from geofm_detection.data_options import as_bool, as_list, registered_spec, unknown_options
+from geofm_detection.data_options import as_bool, unknown_options
 from geofm_detection.data_specs import NWPU_VHR10_SPEC
 from geofm_detection.detection_datamodule import SPLITS, DetectionDataModule
 from geofm_detection.detection_dataset import DetectionSample, quiet_georeferencing
@@ -47,7 +48,7 @@ def find_nwpu_root(data_root: str | Path | None) -> Path:
     The root is ``--data-root``, else ``$GEOFM_CACHE/datasets/nwpu_vhr10``. A missing dataset raises
     :class:`DataError` naming what is missing, the expected layout and where to download it.
     """
-    spec = registered_spec(NWPU_VHR10_SPEC)
+    spec = NWPU_VHR10_SPEC
     root = dataset_dir(spec, data_root)
     for folder in (root, root / _NESTED):
         if (folder / POSITIVE).is_dir() and (folder / TRUTH).is_dir():
@@ -111,29 +112,23 @@ def _samples(folder: Path, subset: str, ids: Sequence[str], index: dict[str, int
 
 
 def build_nwpu_vhr10(
+    common: DatasetOptions,
+    /,
     *,
-    data_root: str | Path | None = None,
-    bands: Sequence[str] | None = None,
-    batch_size: int = 8,
-    num_workers: int = 0,
-    seed: int = 0,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    crop_size: int | None = None,
     negatives: bool | str = False,
     split_seed: int = 0,
     augment: bool | str = True,
     pin_memory: bool | str = False,
     **options: Any,
 ) -> DetectionDataModule:
-    """The data module of NWPU VHR-10 under ``data_root`` (or where ``geofm`` keeps datasets).
+    """The data module of NWPU VHR-10 under ``common.data_root`` (or where ``geofm`` keeps datasets).
 
     Images of different sizes are padded to the largest of each batch; ``crop_size`` trains on random
     crops instead. See the ``nwpu_vhr10`` spec's layout and options.
     """
-    spec = registered_spec(NWPU_VHR10_SPEC)
+    spec = common.spec
     unknown_options(spec, options)
-    folder = find_nwpu_root(data_root)
+    folder = find_nwpu_root(common.data_root)
     index = {name: i for i, name in enumerate(spec.classes)}
     positives = sorted(p.stem for p in (folder / POSITIVE).glob("*.jpg"))
     missing = [stem for stem in positives if not (folder / TRUTH / f"{stem}.txt").is_file()]
@@ -148,17 +143,10 @@ def build_nwpu_vhr10(
         for split in SPLITS:
             samples[split] += _samples(folder, NEGATIVE, empty[split], index)
     return DetectionDataModule(
-        spec=spec,
+        common=common,
         samples=samples,
         class_names=spec.classes,
         file_bands=spec.bands,
-        bands=as_list(bands),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        seed=seed,
-        mean=mean,
-        std=std,
-        crop_size=int(crop_size) if crop_size else None,
         augment=as_bool(augment, "augment"),
         with_masks=False,
         gsd=spec.gsd,

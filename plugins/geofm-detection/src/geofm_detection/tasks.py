@@ -12,7 +12,7 @@ As in torchmetrics, -1 means undefined (no object of that size or class in the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -21,9 +21,9 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.detection import MeanAveragePrecision
 
-from geofm.errors import ConfigError, DataError
+from geofm.errors import DataError
 from geofm.tasks.base import BaseTask
-from geofm.tasks.segmentation import metric_safe_name, resolve_class_names
+from geofm.tasks.segmentation import metric_safe_name
 
 __all__ = ["DetectionTask", "InstanceSegmentationTask"]
 
@@ -52,34 +52,10 @@ class DetectionTask(BaseTask):
     target_key: ClassVar[str] = "boxes"
     with_masks: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        model: nn.Module,
-        num_classes: int,
-        class_names: Sequence[str] = (),
-        ignore_index: int | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 0.05,
-        freeze_backbone: bool = False,
-        scheduler: str = "plateau",
-        scheduler_patience: int = 5,
-        **optimisation: Any,
-    ) -> None:
-        super().__init__(
-            model,
-            lr=lr,
-            weight_decay=weight_decay,
-            freeze_backbone=freeze_backbone,
-            scheduler=scheduler,
-            scheduler_patience=scheduler_patience,
-            **optimisation,
-        )
-        self.save_hyperparameters(ignore=["model"])
-        if int(num_classes) < 1:
-            raise ConfigError(f"detection needs num_classes >= 1 (object classes, no background), got {num_classes}")
-        self.num_classes = int(num_classes)
-        self.class_names = resolve_class_names(class_names, self.num_classes)
-        self.ignore_index = ignore_index
+    classes_meaning: ClassVar[str] = "object classes, no background"
+
+    def __init__(self, model: nn.Module, num_classes: int, **common: Any) -> None:
+        super().__init__(model, num_classes, **common)
         self._init_metrics()
 
     # --- targets and outputs -----------------------------------------------------------------------

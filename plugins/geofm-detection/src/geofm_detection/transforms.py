@@ -49,24 +49,29 @@ def crop_boxes(boxes: np.ndarray, row: int, col: int, height: int, width: int) -
     return clip_boxes(shifted, height, width)
 
 
+def flip(
+    image: np.ndarray, boxes: np.ndarray, masks: np.ndarray | None, axis: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Mirror along ``axis`` (-1: left-right, boxes ``x -> width - x``; -2: up-down, ``y -> height - y``)."""
+    size = image.shape[axis]
+    low, high = (0, 2) if axis == -1 else (1, 3)
+    flipped = boxes.copy()
+    flipped[:, low], flipped[:, high] = size - boxes[:, high], size - boxes[:, low]
+    return np.flip(image, axis), flipped, None if masks is None else np.flip(masks, axis)
+
+
 def flip_horizontal(
     image: np.ndarray, boxes: np.ndarray, masks: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Mirror left-right: image and masks along their last axis, boxes ``x -> width - x``."""
-    width = image.shape[-1]
-    flipped = boxes.copy()
-    flipped[:, 0], flipped[:, 2] = width - boxes[:, 2], width - boxes[:, 0]
-    return image[..., ::-1], flipped, None if masks is None else masks[..., ::-1]
+    return flip(image, boxes, masks, -1)
 
 
 def flip_vertical(
     image: np.ndarray, boxes: np.ndarray, masks: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Mirror up-down: image and masks along their second-last axis, boxes ``y -> height - y``."""
-    height = image.shape[-2]
-    flipped = boxes.copy()
-    flipped[:, 1], flipped[:, 3] = height - boxes[:, 3], height - boxes[:, 1]
-    return image[..., ::-1, :], flipped, None if masks is None else masks[..., ::-1, :]
+    return flip(image, boxes, masks, -2)
 
 
 def random_flips(

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from geofm.backbone_kit import ResidualMlp, init_linears
+
 __all__ = ["DOFAEmbedding", "FCResLayer", "TransformerWeightGenerator", "wavelength_code"]
 
 
@@ -26,17 +28,11 @@ def wavelength_code(wavelengths_um: Tensor, dim: int) -> Tensor:
     return torch.cat((angles.sin(), angles.cos()), dim=1)
 
 
-class FCResLayer(nn.Module):
+class FCResLayer(ResidualMlp):
     """``x + ReLU(w2(ReLU(w1(x))))`` of constant width (the reference's ``fclayer``)."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
-        self.w1 = nn.Linear(size, size)
-        self.w2 = nn.Linear(size, size)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the block to (..., size)."""
-        return x + F.relu(self.w2(F.relu(self.w1(x))))
+        super().__init__(size, F.relu, ("w1", "w2"))
 
 
 class TransformerWeightGenerator(nn.Module):
@@ -105,14 +101,7 @@ class DOFAEmbedding(nn.Module):
         self.weight_generator = TransformerWeightGenerator(dim, patch_size * patch_size * embed_dim, embed_dim)
         self.fclayer = FCResLayer(dim)
         for module in (self.weight_generator, self.fclayer):
-            module.apply(self._init_linear)
-
-    @staticmethod
-    def _init_linear(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                module.bias.data.fill_(0.01)
+            init_linears(module, bias=0.01)
 
     def kernel(self, wavelengths_um: Tensor) -> tuple[Tensor, Tensor]:
         """The generated convolution (weight (D, C, p, p), bias (D,)) for bands of these wavelengths."""

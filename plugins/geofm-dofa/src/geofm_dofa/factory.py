@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from geofm.backbone_kit import BackboneRequest, TransformerGeometry, variant_factory
+from geofm.backbone_kit.options import as_bool, check_options, check_single_frame, round_up
 from geofm.errors import ConfigError
 from geofm_dofa.checkpoint import load_dofa_checkpoint
 from geofm_dofa.model import DOFAEncoder
@@ -13,17 +13,6 @@ from geofm_dofa.variants import OPTIONS, SPEC_METADATA, VARIANTS
 from geofm_dofa.wavelengths import dofa_wavelengths
 
 __all__ = ["build_dofa", "dofa_base_patch16_224", "dofa_large_patch16_224", "dofa_small"]
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in {"1", "true", "yes", "on"}:
-            return True
-        if text in {"0", "false", "no", "off", ""}:
-            return False
-        raise ConfigError(f"option {name}={value!r} is not a boolean; use true or false")
-    return bool(value)
 
 
 def _explicit_wavelengths(value: Any, bands: tuple[str, ...] | None, variant: str) -> tuple[float, ...] | None:
@@ -43,16 +32,8 @@ def _explicit_wavelengths(value: Any, bands: tuple[str, ...] | None, variant: st
     return waves
 
 
-def build_dofa(
-    variant: str,
-    *,
-    checkpoint: Path | str | None = None,
-    bands: Sequence[str] | None = None,
-    num_frames: int | None = None,
-    img_size: int | None = None,
-    **options: Any,
-) -> DOFAEncoder:
-    """Build the DOFA encoder ``variant`` (a name in :data:`~geofm_dofa.variants.VARIANTS`).
+def build_dofa(request: BackboneRequest) -> DOFAEncoder:
+    """Build the DOFA encoder ``request.variant`` (a name in :data:`~geofm_dofa.variants.VARIANTS`).
 
     ``bands``: the input channels' band names, whose wavelengths (:mod:`geofm_dofa.wavelengths`)
     generate the patch embedding; ``None`` means channels as given (wavelengths or band names come with
@@ -63,58 +44,32 @@ def build_dofa(
 
     The module's ``checkpoint_report`` says what was loaded and dropped (``None`` without a checkpoint).
     """
-    for key in SPEC_METADATA:  # geofm.compose passes the spec's ``extra`` as options
-        options.pop(key, None)
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"{variant} has no option {', '.join(unknown)}; its options: {', '.join(OPTIONS)}")
-    if num_frames not in (None, 1):
-        raise ConfigError(f"{variant} is a single-time model: num_frames must be 1, not {num_frames}")
+    variant, options, band_names = request.variant, request.options, request.bands
+    check_options(variant, options, OPTIONS, SPEC_METADATA)
+    check_single_frame(variant, request.num_frames)
     config = VARIANTS[variant]
     patch = int(options.get("patch_size", config.patch_size))
     if patch < 3:
         raise ConfigError(f"{variant}: patch_size must be at least 3 (the patch convolution pads 1 pixel)")
-    size = int(img_size or config.img_size)
-    size = -(-size // patch) * patch
-    band_names = tuple(bands) if bands is not None else None
     waves = _explicit_wavelengths(options.get("wavelengths"), band_names, variant)
     if waves is None and band_names is not None:
         waves = dofa_wavelengths(band_names)
     model = DOFAEncoder(
-        img_size=size,
+        TransformerGeometry.of(config, options),
+        img_size=round_up(int(request.img_size or config.img_size), patch),
         patch_size=patch,
-        embed_dim=int(options.get("embed_dim", config.embed_dim)),
-        depth=int(options.get("depth", config.depth)),
-        num_heads=int(options.get("num_heads", config.num_heads)),
-        mlp_ratio=float(options.get("mlp_ratio", config.mlp_ratio)),
         bands=band_names,
         wavelengths=waves,
-        dynamic_img_size=_as_bool(options.get("dynamic_img_size", True), "dynamic_img_size"),
-        grad_checkpointing=_as_bool(options.get("grad_checkpointing", False), "grad_checkpointing"),
+        dynamic_img_size=as_bool(options.get("dynamic_img_size", True), "dynamic_img_size"),
+        grad_checkpointing=as_bool(options.get("grad_checkpointing", False), "grad_checkpointing"),
     )
-    if checkpoint is not None:
-        model.checkpoint_report = load_dofa_checkpoint(model, checkpoint)
+    if request.checkpoint is not None:
+        model.checkpoint_report = load_dofa_checkpoint(model, request.checkpoint)
     return model
 
 
-def _factory(variant: str) -> Any:
-    def factory(
-        *,
-        checkpoint: Path | str | None = None,
-        bands: Sequence[str] | None = None,
-        num_frames: int | None = None,
-        img_size: int | None = None,
-        **options: Any,
-    ) -> DOFAEncoder:
-        return build_dofa(
-            variant, checkpoint=checkpoint, bands=bands, num_frames=num_frames, img_size=img_size, **options
-        )
-
-    factory.__name__ = factory.__qualname__ = variant
-    factory.__doc__ = f"Build {variant} ({VARIANTS[variant].summary}); see :func:`build_dofa`."
-    return factory
-
-
-dofa_small = _factory("dofa_small")
-dofa_base_patch16_224 = _factory("dofa_base_patch16_224")
-dofa_large_patch16_224 = _factory("dofa_large_patch16_224")
+dofa_small = variant_factory(build_dofa, "dofa_small", VARIANTS["dofa_small"].summary)
+dofa_base_patch16_224 = variant_factory(build_dofa, "dofa_base_patch16_224", VARIANTS["dofa_base_patch16_224"].summary)
+dofa_large_patch16_224 = variant_factory(
+    build_dofa, "dofa_large_patch16_224", VARIANTS["dofa_large_patch16_224"].summary
+)

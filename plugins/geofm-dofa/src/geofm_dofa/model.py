@@ -15,8 +15,16 @@ from typing import Any
 import torch
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
+from geofm.backbone_kit import (
+    GradCheckpointing,
+    TokenBackbone,
+    TransformerGeometry,
+    flat_band_names,
+    init_linears,
+    run_blocks,
+    single_frame_pixels,
+)
 from geofm.errors import DataError
 from geofm_dofa.embedding import DOFAEmbedding
 from geofm_dofa.pos_embed import resize_pos_embed, sincos_pos_embed
@@ -26,47 +34,23 @@ from geofm_dofa.wavelengths import dofa_wavelengths
 __all__ = ["DOFAEncoder"]
 
 
-def _flat_band_names(band_names: Any) -> tuple[str, ...]:
-    """Band names of the channels: a flat sequence, or a collated batch of identical per-sample lists."""
-    if isinstance(band_names, str):
-        return tuple(name.strip() for name in band_names.split(","))
-    names = list(band_names)
-    if all(isinstance(name, str) for name in names):
-        return tuple(names)
-    rows = [tuple(entry) for entry in names]  # default_collate: C tuples of B names
-    if all(len(set(row)) == 1 for row in rows):
-        return tuple(row[0] for row in rows)
-    raise DataError(
-        "meta 'band_names' differ between the samples of one batch; DOFA generates one patch embedding per "
-        "batch, so batch samples with the same bands together"
-    )
-
-
-class DOFAEncoder(nn.Module):
+class DOFAEncoder(TokenBackbone, GradCheckpointing, nn.Module):
     """DOFA's ViT encoder; ``forward_features`` returns every block's tokens (B, 1 + h*w, D), cls first.
 
-    ``img_size`` fixes the position table's grid (``img_size / patch_size`` squared); ``bands`` /
-    ``wavelengths`` (micrometres) describe the channels the module expects by default (``None``: the
-    channels are given per call). ``dynamic_img_size`` lets inputs of another size through by
-    interpolating the position table per call (bilinear, as on load); without it such an input is an
-    error, as in the reference. No final norm is applied to any block's output (the reference's
-    backbone never uses ``fc_norm`` / ``norm``). The module follows geofm's backbone contract
-    (:mod:`geofm.specs`).
+    ``geometry`` sizes the transformer; ``img_size`` fixes the position table's grid (``img_size /
+    patch_size`` squared); ``bands`` / ``wavelengths`` (micrometres) describe the channels the module expects
+    by default (``None``: the channels are given per call). ``dynamic_img_size`` lets inputs of another size
+    through by interpolating the position table per call (bilinear, as on load); without it such an input is
+    an error, as in the reference. No final norm is applied to any block's output (the reference's backbone
+    never uses ``fc_norm`` / ``norm``). The module follows geofm's backbone contract (:mod:`geofm.specs`).
     """
-
-    output_kind = "tokens"
-    num_prefix_tokens = 1
-    tubelet_size = 1
 
     def __init__(
         self,
+        geometry: TransformerGeometry,
         *,
         img_size: int = 224,
         patch_size: int = 16,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        mlp_ratio: float = 4.0,
         bands: Sequence[str] | None = None,
         wavelengths: Sequence[float] | None = None,
         dynamic_img_size: bool = True,
@@ -77,13 +61,10 @@ class DOFAEncoder(nn.Module):
             raise ValueError(f"img_size {img_size} is not a multiple of the patch size {patch_size}")
         if bands is not None and wavelengths is not None and len(bands) != len(wavelengths):
             raise ValueError(f"{len(wavelengths)} wavelengths for {len(bands)} bands")
-        self.img_size = img_size
-        self.patch_size = patch_size
-        self.embed_dim = embed_dim
-        self.depth = depth
+        embed_dim, depth = geometry.width, geometry.depth
+        self.geometry, self.embed_dim, self.depth, self.img_size = geometry, embed_dim, depth, img_size
         self.grid_size = (img_size // patch_size, img_size // patch_size)
-        self.out_channels = [embed_dim] * depth
-        self.out_reductions = [patch_size] * depth
+        self.declare_token_features(embed_dim, depth, patch_size)
         self.bands: tuple[str, ...] | None = tuple(bands) if bands is not None else None
         if wavelengths is None and bands is not None:
             wavelengths = dofa_wavelengths(bands)
@@ -100,39 +81,14 @@ class DOFAEncoder(nn.Module):
         self.pos_embed = nn.Parameter(sincos_pos_embed(embed_dim, self.grid_size), requires_grad=False)
         norm = partial(nn.LayerNorm, eps=1e-6)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm) for _ in range(depth)
+            Block(embed_dim, geometry.num_heads, geometry.mlp_ratio, qkv_bias=True, norm_layer=norm)
+            for _ in range(depth)
         )
         self._init_weights()
 
     def _init_weights(self) -> None:
         nn.init.normal_(self.cls_token, std=0.02)
-        for module in self.blocks.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Turn activation checkpointing of the blocks on or off (timm's method name)."""
-        self.grad_checkpointing = enable
-
-    def _pixels(self, x: Tensor) -> Tensor:
-        if x.ndim == 5:
-            if x.shape[2] != 1:
-                raise DataError(
-                    f"DOFA is a single-time model but the input has {x.shape[2]} frames (B, C, T, H, W = "
-                    f"{tuple(x.shape)}); give one frame, or use a multi-temporal backbone"
-                )
-            x = x[:, :, 0]
-        if x.ndim != 4:
-            raise DataError(f"DOFA expects (B, C, H, W) or (B, C, 1, H, W); got shape {tuple(x.shape)}")
-        height, width = x.shape[-2:]
-        if height % self.patch_size or width % self.patch_size:
-            raise DataError(
-                f"input size {height}x{width} is not a multiple of DOFA's patch size {self.patch_size}; pad or "
-                "crop it (geofm.build_model pads automatically)"
-            )
-        return x
+        init_linears(self.blocks)
 
     def _wavelengths(self, channels: int, wavelengths: Any, band_names: Any, device: torch.device) -> Tensor:
         if wavelengths is not None:
@@ -141,7 +97,9 @@ class DOFAEncoder(nn.Module):
                 values = values[0]  # a collated batch of identical per-sample lists
             source = "wavelengths"
         elif band_names is not None:
-            values = torch.tensor(dofa_wavelengths(_flat_band_names(band_names)), dtype=torch.float32, device=device)
+            values = torch.tensor(
+                dofa_wavelengths(flat_band_names(band_names, "DOFA")), dtype=torch.float32, device=device
+            )
             source = "band_names"
         elif self.wavelengths is not None:
             values = torch.tensor(self.wavelengths, dtype=torch.float32, device=device)
@@ -186,7 +144,9 @@ class DOFAEncoder(nn.Module):
         bands the module was built with. Other batch metadata (``timestamps``, ``center_latlon``, ``gsd``)
         is ignored: DOFA uses none.
         """
-        pixels = self._pixels(x)
+        pixels = single_frame_pixels(
+            x, "DOFA", self.patch_size, "pad or crop it (geofm.build_model pads automatically)"
+        )
         batch, channels, height, width = pixels.shape
         waves = self._wavelengths(channels, wavelengths, band_names, pixels.device)
         tokens = self.patch_embed(pixels, waves)
@@ -195,14 +155,7 @@ class DOFAEncoder(nn.Module):
         tokens = tokens + positions[:, 1:]
         cls = (self.cls_token + positions[:, :1]).to(tokens.dtype).expand(batch, -1, -1)
         hidden = torch.cat((cls, tokens), dim=1)
-        features = []
-        for block in self.blocks:
-            if self.grad_checkpointing and torch.is_grad_enabled():
-                hidden = activation_checkpoint(block, hidden, use_reentrant=False)
-            else:
-                hidden = block(hidden)
-            features.append(hidden)
-        return features
+        return run_blocks(self.blocks, hidden, checkpointing=self.grad_checkpointing)
 
     def forward(self, x: Tensor, **meta: Any) -> list[Tensor]:
         """Same as :meth:`forward_features`."""

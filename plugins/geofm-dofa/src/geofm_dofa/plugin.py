@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from geofm.backbone_kit import token_backbone_spec
 from geofm.hookspecs import hookimpl
 from geofm.specs import BackboneSpec, WeightsSpec
 from geofm_dofa.variants import (
@@ -56,22 +57,12 @@ def backbone_spec(variant: DofaVariant) -> BackboneSpec:
         )
         for item in variant.weights
     }
-    return BackboneSpec(
-        name=variant.name,
-        summary=variant.summary,
-        factory=f"geofm_dofa.factory:{variant.name}",
-        options=OPTIONS,
-        output_kind="tokens",
-        embed_dim=variant.embed_dim,
-        depth=variant.depth,
-        feature_channels=(variant.embed_dim,) * variant.depth,
-        feature_reductions=(variant.patch_size,) * variant.depth,
-        default_levels=variant.default_levels,
-        num_prefix_tokens=1,
+    return token_backbone_spec(
+        variant,
+        factory_module="geofm_dofa.factory",
         patch_size=variant.patch_size,
-        img_size=variant.img_size,
-        num_frames=1,
-        max_frames=1,
+        options=OPTIONS,
+        num_prefix_tokens=1,
         accepts=("wavelengths",),
         input_bands="any",
         weights=weights,

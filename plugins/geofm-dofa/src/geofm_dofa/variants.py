@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geofm.backbone_kit import GRAD_CHECKPOINTING, quarter_levels
+
 __all__ = [
     "CITATION",
     "CODE_LICENSE",
@@ -85,47 +87,28 @@ _ORIGINAL_LAYOUT = (
     "reported), loaded strictly; pos_embed resized (bilinear) on load for another img_size"
 )
 
+
+def _released(size: str, digest: str) -> tuple[DofaWeights, ...]:
+    """The two releases of the ``size`` (base, large) encoder: the torchgeo extraction, then the original."""
+    return (
+        DofaWeights("default", TORCHGEO_HUB_REPO, f"dofa_{size}_patch16_224-{digest}.pth", _TORCHGEO_LAYOUT),
+        DofaWeights("original", ORIGINAL_HUB_REPO, f"DOFA_ViT_{size}_e100.pth", _ORIGINAL_LAYOUT),
+    )
+
+
+_SUMMARY = "DOFA {} (ViT-{} {} x {}, patch 16, 224 px): any bands via wavelength-generated patch embedding{}"
+
 VARIANTS: dict[str, DofaVariant] = {
     variant.name: variant
     for variant in (
-        DofaVariant(
-            name="dofa_small",
-            summary="DOFA small (ViT-S 384 x 12, patch 16, 224 px): any bands via wavelength-generated patch "
-            "embedding; no released weights",
-            embed_dim=384,
-            depth=12,
-            num_heads=6,
-            default_levels=(2, 5, 8, 11),
-        ),
-        DofaVariant(
-            name="dofa_base_patch16_224",
-            summary="DOFA base (ViT-B 768 x 12, patch 16, 224 px): any bands via wavelength-generated patch embedding",
-            embed_dim=768,
-            depth=12,
-            num_heads=12,
-            default_levels=(2, 5, 8, 11),
-            weights=(
-                DofaWeights("default", TORCHGEO_HUB_REPO, "dofa_base_patch16_224-a0275954.pth", _TORCHGEO_LAYOUT),
-                DofaWeights("original", ORIGINAL_HUB_REPO, "DOFA_ViT_base_e100.pth", _ORIGINAL_LAYOUT),
-            ),
-            checkpoint_keys=168,
-        ),
-        DofaVariant(
-            name="dofa_large_patch16_224",
-            summary="DOFA large (ViT-L 1024 x 24, patch 16, 224 px): any bands via wavelength-generated patch "
-            "embedding",
-            embed_dim=1024,
-            depth=24,
-            num_heads=16,
-            default_levels=(5, 11, 17, 23),
-            weights=(
-                DofaWeights("default", TORCHGEO_HUB_REPO, "dofa_large_patch16_224-0ff904d3.pth", _TORCHGEO_LAYOUT),
-                DofaWeights("original", ORIGINAL_HUB_REPO, "DOFA_ViT_large_e100.pth", _ORIGINAL_LAYOUT),
-            ),
-            checkpoint_keys=312,
-        ),
+        DofaVariant("dofa_small", _SUMMARY.format("small", "S", 384, 12, "; no released weights"), 384, 12, 6,
+                    quarter_levels(12)),
+        DofaVariant("dofa_base_patch16_224", _SUMMARY.format("base", "B", 768, 12, ""), 768, 12, 12,
+                    quarter_levels(12), _released("base", "a0275954"), checkpoint_keys=168),
+        DofaVariant("dofa_large_patch16_224", _SUMMARY.format("large", "L", 1024, 24, ""), 1024, 24, 16,
+                    quarter_levels(24), _released("large", "0ff904d3"), checkpoint_keys=312),
     )
-}
+}  # fmt: skip
 """Backbone name -> its architecture and released files."""
 
 OPTIONS: dict[str, str] = {
@@ -133,7 +116,7 @@ OPTIONS: dict[str, str] = {
     "(for bands geofm's vocabulary does not know; with bands unset they also fix the channel count)",
     "dynamic_img_size": "inputs whose size differs from img_size get the position table interpolated per call "
     "(default true); false: such an input is an error, as in the reference",
-    "grad_checkpointing": "recompute block activations in the backward pass to save memory (default false)",
+    "grad_checkpointing": GRAD_CHECKPOINTING,
     "embed_dim": "token width (overrides the variant's; for small test configurations)",
     "depth": "number of transformer blocks",
     "num_heads": "attention heads",

@@ -1,7 +1,7 @@
 """Band names -> the central wavelengths (micrometres) DOFA generates its patch embedding from.
 
-Pure data and lookups, no torch. DOFA's features depend on each number (1 nm off on one band moves them by
-~0.2), so the values are the reference's own table, not geofm's vocabulary (which differs for coastal
+Pure data and lookups, no torch. DOFA's features depend on each number (see the README), so the values
+are the reference's own table, not geofm's vocabulary (which differs for coastal
 aerosol, narrow NIR, cirrus, SWIR 2, thermal and the radar codes). Any name geofm's band vocabulary knows
 (canonical names, aliases, sensor codes such as ``B8A`` or ``l30:B05``) maps to its canonical band and
 then to the reference's value; the reference's own names (``THERMAL_INFRARED_1``, ``ASC_VV``, ``VV-VH`` ...,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from geofm.bands import BANDS
 from geofm.errors import DataError
 
 __all__ = [
@@ -46,23 +47,8 @@ REFERENCE_WAVELENGTHS: Mapping[str, float] = {
 }
 """The reference's band name -> wavelength table (TerraTorch 1.2.13), with its own names."""
 
-_SHARED_NAMES = (
-    "COASTAL_AEROSOL",
-    "BLUE",
-    "GREEN",
-    "RED",
-    "RED_EDGE_1",
-    "RED_EDGE_2",
-    "RED_EDGE_3",
-    "NIR_BROAD",
-    "NIR_NARROW",
-    "WATER_VAPOR",
-    "CIRRUS",
-    "SWIR_1",
-    "SWIR_2",
-    "VV",
-    "VH",
-)  # names that geofm's vocabulary and the reference share
+_SHARED_NAMES = tuple(name for name in REFERENCE_WAVELENGTHS if name in BANDS)
+"""The names that geofm's band vocabulary and the reference share."""
 
 CANONICAL_WAVELENGTHS: Mapping[str, float] = {
     **{name: REFERENCE_WAVELENGTHS[name] for name in _SHARED_NAMES},
@@ -82,7 +68,7 @@ def dofa_wavelength(name: str, sensor: str | None = None) -> float:
     ``S1GRD.VV``) or any name of geofm's band vocabulary (``B8A``, ``nir08``, ``l30:B05`` ...; ``sensor``
     gives the context for bare sensor codes, default Sentinel-2).
     """
-    from geofm.bands import BANDS, canonical_band
+    from geofm.bands import canonical_band
 
     text = str(name).strip().rsplit(".", 1)[-1]
     if text.upper() in REFERENCE_WAVELENGTHS:

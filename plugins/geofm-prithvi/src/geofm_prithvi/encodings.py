@@ -18,49 +18,61 @@ from geofm_prithvi.pos_embed import sincos_1d
 __all__ = ["LocationEncoder", "TemporalEncoder", "latlon_to_location", "timestamps_to_year_doy"]
 
 
-def _scale(module: nn.Module, learned: bool) -> None:
-    if learned:
-        module.scale = nn.Parameter(torch.full((1,), 0.1))
-    else:
-        module.register_buffer("scale", torch.ones(1))
+class _HalvedSinCos(nn.Module):
+    """Two 1-D sin-cos encodings side by side (the first ``D//2`` channels, then the rest), times ``scale``.
+
+    ``scale`` is a learned parameter (starting at 0.1) when ``trainable_scale``, else a buffer of 1.
+    """
+
+    def __init__(self, embed_dim: int, trainable_scale: bool) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.first_dim = embed_dim // 2
+        self.second_dim = embed_dim - self.first_dim
+        if trainable_scale:
+            self.scale = nn.Parameter(torch.full((1,), 0.1))
+        else:
+            self.register_buffer("scale", torch.ones(1))
+
+    def encode(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """(M,) and (M,) positions -> (M, D)."""
+        return self.scale * torch.cat([sincos_1d(self.first_dim, first), sincos_1d(self.second_dim, second)], dim=-1)
 
 
-class TemporalEncoder(nn.Module):
+class TemporalEncoder(_HalvedSinCos):
     """Sin-cos of the year (first ``D//2`` channels) and of the day of year (the rest), times ``scale``."""
 
     def __init__(self, embed_dim: int, trainable_scale: bool = False) -> None:
-        super().__init__()
-        self.embed_dim = embed_dim
-        self.year_dim = embed_dim // 2
-        self.day_dim = embed_dim - self.year_dim
-        _scale(self, trainable_scale)
+        super().__init__(embed_dim, trainable_scale)
+
+    @property
+    def year_dim(self) -> int:
+        """Channels of the year encoding."""
+        return self.first_dim
+
+    @property
+    def day_dim(self) -> int:
+        """Channels of the day-of-year encoding."""
+        return self.second_dim
 
     def forward(self, temporal_coords: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
         """(B, T, 2) year/day -> (B, T*tokens_per_frame, D), each frame's encoding repeated over its tokens."""
         coords = temporal_coords.float()
         batch, frames = coords.shape[:2]
-        year = sincos_1d(self.year_dim, coords[..., 0]).reshape(batch, frames, -1)
-        day = sincos_1d(self.day_dim, coords[..., 1]).reshape(batch, frames, -1)
-        encoding = self.scale * torch.cat([year, day], dim=-1)
+        encoding = self.encode(coords[..., 0].reshape(-1), coords[..., 1].reshape(-1)).reshape(batch, frames, -1)
         return encoding.repeat_interleave(tokens_per_frame, dim=1)
 
 
-class LocationEncoder(nn.Module):
+class LocationEncoder(_HalvedSinCos):
     """Sin-cos of coordinate 0 (first ``D//2`` channels) and coordinate 1 (the rest), times ``scale``."""
 
     def __init__(self, embed_dim: int, trainable_scale: bool = False) -> None:
-        super().__init__()
-        self.embed_dim = embed_dim
-        self.first_dim = embed_dim // 2
-        self.second_dim = embed_dim - self.first_dim
-        _scale(self, trainable_scale)
+        super().__init__(embed_dim, trainable_scale)
 
     def forward(self, location_coords: torch.Tensor) -> torch.Tensor:
         """(B, 2) -> (B, 1, D), broadcast over every patch token by the caller."""
         coords = location_coords.float()
-        first = sincos_1d(self.first_dim, coords[:, 0])
-        second = sincos_1d(self.second_dim, coords[:, 1])
-        return (self.scale * torch.cat([first, second], dim=-1)).unsqueeze(1)
+        return self.encode(coords[:, 0], coords[:, 1]).unsqueeze(1)
 
 
 def timestamps_to_year_doy(timestamps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
+from geofm.backbone_kit import GradCheckpointing, TokenBackbone, TransformerGeometry, init_linears, run_blocks
 from geofm.errors import DataError
 from geofm_prithvi.encodings import LocationEncoder, TemporalEncoder, latlon_to_location, timestamps_to_year_doy
 from geofm_prithvi.pos_embed import resize_pos_embed, sincos_3d_table
@@ -46,30 +46,24 @@ class PatchEmbed3D(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
-class PrithviViT(nn.Module):
+class PrithviViT(TokenBackbone, GradCheckpointing, nn.Module):
     """The Prithvi-EO encoder (the ``encoder`` of the reference ``PrithviMAE``).
 
-    ``patch_size`` is (tubelet, height, width) (an int means (1, p, p)); ``img_size`` and ``num_frames``
-    set the grid of the stored position table (other inputs get it rebuilt / interpolated per call);
-    ``coords_encoding`` adds the TL encodings (``"time"``, ``"location"``) whose ``scale`` is learned when
-    ``coords_scale_learn``. ``grad_checkpointing`` recomputes each block's activations in the backward
-    pass to save memory.
+    ``geometry`` sizes the transformer; ``patch_size`` is (tubelet, height, width) (an int means (1, p, p));
+    ``img_size`` and ``num_frames`` set the grid of the stored position table (other inputs get it rebuilt /
+    interpolated per call); ``coords_encoding`` adds the TL encodings (``"time"``, ``"location"``) whose
+    ``scale`` is learned when ``coords_scale_learn``. ``grad_checkpointing`` recomputes each block's
+    activations in the backward pass to save memory.
     """
-
-    output_kind = "tokens"
-    num_prefix_tokens = 1
 
     def __init__(
         self,
+        geometry: TransformerGeometry,
         *,
         img_size: int | Sequence[int] = 224,
         patch_size: int | Sequence[int] = (1, 16, 16),
         num_frames: int = 1,
         in_chans: int = 6,
-        embed_dim: int = 1024,
-        depth: int = 24,
-        num_heads: int = 16,
-        mlp_ratio: float = 4.0,
         coords_encoding: Sequence[str] = (),
         coords_scale_learn: bool = False,
         grad_checkpointing: bool = False,
@@ -85,16 +79,13 @@ class PrithviViT(nn.Module):
             raise ValueError(
                 f"img_size {img_size} and num_frames {num_frames} must be multiples of the patch {self.patch_size_3d}"
             )
-        self.in_chans = in_chans
-        self.embed_dim = embed_dim
-        self.depth = depth
+        embed_dim, depth = geometry.width, geometry.depth
+        self.geometry, self.in_chans, self.embed_dim, self.depth = geometry, in_chans, embed_dim, depth
         self.num_frames = num_frames
         self.img_size = (height, width)
         self.grid_size = (num_frames // tubelet, height // patch_h, width // patch_w)
-        self.patch_size = patch_h
         self.tubelet_size = tubelet
-        self.out_channels = [embed_dim] * depth
-        self.out_reductions = [patch_h] * depth
+        self.declare_token_features(embed_dim, depth, patch_h)
         self.grad_checkpointing = grad_checkpointing
 
         self.patch_embed = PatchEmbed3D(self.patch_size_3d, in_chans, embed_dim)
@@ -107,7 +98,8 @@ class PrithviViT(nn.Module):
         if self.location_encoding:
             self.location_embed_enc = LocationEncoder(embed_dim, coords_scale_learn)
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True, norm_layer=nn.LayerNorm) for _ in range(depth)
+            Block(embed_dim, geometry.num_heads, geometry.mlp_ratio, qkv_bias=True, norm_layer=nn.LayerNorm)
+            for _ in range(depth)
         )
         self.norm = nn.LayerNorm(embed_dim)
         self._init_weights()
@@ -117,15 +109,7 @@ class PrithviViT(nn.Module):
         nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
         nn.init.zeros_(self.patch_embed.proj.bias)
         nn.init.normal_(self.cls_token, std=0.02)
-        for module in self.blocks.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Turn activation checkpointing of the blocks on or off (timm's method name)."""
-        self.grad_checkpointing = enable
+        init_linears(self.blocks)
 
     def _to_5d(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 4:
@@ -219,15 +203,7 @@ class PrithviViT(nn.Module):
         tokens = self._add_coords(tokens, grid, temporal_coords, location_coords, timestamps, center_latlon)
         cls = (self.cls_token + pos_embed[:, :1]).to(tokens.dtype).expand(tokens.shape[0], -1, -1)
         hidden = torch.cat([cls, tokens], dim=1)
-        features = []
-        for block in self.blocks:
-            if self.grad_checkpointing and torch.is_grad_enabled():
-                hidden = activation_checkpoint(block, hidden, use_reentrant=False)
-            else:
-                hidden = block(hidden)
-            features.append(hidden)
-        features[-1] = self.norm(features[-1])
-        return features
+        return run_blocks(self.blocks, hidden, checkpointing=self.grad_checkpointing, final_norm=self.norm)
 
     def forward(self, x: torch.Tensor, **meta: Any) -> list[torch.Tensor]:
         """Same as :meth:`forward_features`."""

@@ -7,23 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from geofm.backbone_kit import token_backbone_spec
 from geofm.hookspecs import hookimpl
 from geofm.specs import BackboneSpec, WeightsSpec
-from geofm_prithvi.variants import LICENSE, PRETRAINING_BANDS, VARIANTS, PrithviVariant
+from geofm_prithvi.variants import LICENSE, OPTIONS, PRETRAINING_BANDS, VARIANTS, PrithviVariant
 
 __all__ = ["backbone_spec", "geofm_backbones"]
-
-# Mirrors geofm_prithvi.build.ARCHITECTURE_OPTIONS (kept here so that plugin.py imports no torch).
-_OPTIONS: dict[str, str] = {
-    "embed_dim": "token width (overrides the variant's; for small test configurations)",
-    "depth": "number of transformer blocks",
-    "num_heads": "attention heads",
-    "mlp_ratio": "MLP hidden width / embed_dim (default 4)",
-    "patch_size": "patch size in pixels, or (tubelet, h, w)",
-    "coords_encoding": "extra encodings: a list of 'time' and 'location' (TL variants have both)",
-    "coords_scale_learn": "learn the scale of the TL encodings (true for the TL checkpoints)",
-    "grad_checkpointing": "recompute block activations in the backward pass to save memory (default false)",
-}
 
 
 def backbone_spec(variant: PrithviVariant) -> BackboneSpec:
@@ -41,24 +30,15 @@ def backbone_spec(variant: PrithviVariant) -> BackboneSpec:
     )
     _, patch, _ = variant.patch_size
     accepts = ("time", "location") if variant.coords_encoding else ()
-    return BackboneSpec(
-        name=variant.name,
-        summary=variant.summary,
-        factory=f"geofm_prithvi.build:{variant.name}",
-        options=_OPTIONS,
-        output_kind="tokens",
-        embed_dim=variant.embed_dim,
-        depth=variant.depth,
-        feature_channels=(variant.embed_dim,) * variant.depth,
-        feature_reductions=(patch,) * variant.depth,
-        default_levels=variant.default_levels,
-        num_prefix_tokens=1,
+    return token_backbone_spec(
+        variant,
+        factory_module="geofm_prithvi.build",
         patch_size=patch,
-        img_size=variant.img_size,
+        options=OPTIONS,
+        num_prefix_tokens=1,
         num_frames=variant.num_frames,
         max_frames=0,
         accepts=accepts,
-        input_bands="fixed",
         weights={"default": weights},
         default_weights="default",
         license=LICENSE,

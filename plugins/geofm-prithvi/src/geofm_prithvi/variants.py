@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geofm.backbone_kit import GRAD_CHECKPOINTING, quarter_levels
+
 __all__ = [
     "CITATION_V1",
     "CITATION_V2",
     "LICENSE",
+    "OPTIONS",
     "PRETRAINING_BANDS",
     "V1_MEAN",
     "V1_STD",
@@ -38,6 +41,18 @@ CITATION_V2 = (
     "Szwarcman, D. et al. (2024). Prithvi-EO-2.0: A Versatile Multi-Temporal Foundation Model for Earth "
     "Observation Applications. arXiv:2412.02732"
 )
+
+OPTIONS: dict[str, str] = {
+    "embed_dim": "token width (overrides the variant's; for small test configurations)",
+    "depth": "number of transformer blocks",
+    "num_heads": "attention heads",
+    "mlp_ratio": "MLP hidden width / embed_dim (default 4)",
+    "patch_size": "patch size in pixels, or (tubelet, h, w)",
+    "coords_encoding": "extra encodings: a list of 'time' and 'location' (TL variants have both)",
+    "coords_scale_learn": "learn the scale of the TL encodings (true for the TL checkpoints)",
+    "grad_checkpointing": GRAD_CHECKPOINTING,
+}
+"""The factories' keyword options (besides checkpoint, bands, num_frames, img_size) and what they do."""
 
 # The MAE decoder stored beside the encoder in every released file (dropped by the backbone).
 MAE_DECODER = {"embed_dim": 512, "depth": 8, "num_heads": 16}
@@ -97,112 +112,52 @@ _HUB = "ibm-nasa-geospatial"
 # file listings when the specs were written (no route to the hub), so downloads follow the default branch and
 # are not verified; `geofm weights list` says "unknown". Pin them in the WeightsSpec once known.
 
-
-def _variants() -> dict[str, PrithviVariant]:
-    items = [
-        PrithviVariant(
-            name="prithvi_eo_v1_100",
-            summary="Prithvi-EO-1.0 100M (ViT-B, 3 frames, HLS 6 bands, 16 px patches)",
-            version=1,
-            embed_dim=768,
-            depth=12,
-            num_heads=12,
-            patch_size=(1, 16, 16),
-            num_frames=3,
-            default_levels=(2, 5, 8, 11),
-            hf_repo=f"{_HUB}/Prithvi-EO-1.0-100M",
-            hf_file="Prithvi_EO_V1_100M.pt",
-            checkpoint_keys=254,
-        ),
-        PrithviVariant(
-            name="prithvi_eo_v2_300",
-            summary="Prithvi-EO-2.0 300M (ViT-L, 4 frames, HLS 6 bands, 16 px patches)",
-            version=2,
-            embed_dim=1024,
-            depth=24,
-            num_heads=16,
-            patch_size=(1, 16, 16),
-            num_frames=4,
-            default_levels=(5, 11, 17, 23),
-            hf_repo=f"{_HUB}/Prithvi-EO-2.0-300M",
-            hf_file="Prithvi_EO_V2_300M.pt",
-            checkpoint_keys=398,
-        ),
-        PrithviVariant(
-            name="prithvi_eo_v2_300_tl",
-            summary="Prithvi-EO-2.0 300M-TL (ViT-L with time and location encodings, 16 px patches)",
-            version=2,
-            embed_dim=1024,
-            depth=24,
-            num_heads=16,
-            patch_size=(1, 16, 16),
-            num_frames=4,
-            default_levels=(5, 11, 17, 23),
-            hf_repo=f"{_HUB}/Prithvi-EO-2.0-300M-TL",
-            hf_file="Prithvi_EO_V2_300M_TL.pt",
-            checkpoint_keys=402,
-            coords_encoding=_TL,
-        ),
-        PrithviVariant(
-            name="prithvi_eo_v2_600",
-            summary="Prithvi-EO-2.0 600M (ViT-H, 4 frames, HLS 6 bands, 14 px patches)",
-            version=2,
-            embed_dim=1280,
-            depth=32,
-            num_heads=16,
-            patch_size=(1, 14, 14),
-            num_frames=4,
-            default_levels=(7, 15, 23, 31),
-            hf_repo=f"{_HUB}/Prithvi-EO-2.0-600M",
-            hf_file="Prithvi_EO_V2_600M.pt",
-            checkpoint_keys=494,
-        ),
-        PrithviVariant(
-            name="prithvi_eo_v2_600_tl",
-            summary="Prithvi-EO-2.0 600M-TL (ViT-H with time and location encodings, 14 px patches)",
-            version=2,
-            embed_dim=1280,
-            depth=32,
-            num_heads=16,
-            patch_size=(1, 14, 14),
-            num_frames=4,
-            default_levels=(7, 15, 23, 31),
-            hf_repo=f"{_HUB}/Prithvi-EO-2.0-600M-TL",
-            hf_file="Prithvi_EO_V2_600M_TL.pt",
-            checkpoint_keys=498,
-            coords_encoding=_TL,
-        ),
-        PrithviVariant(
-            name="prithvi_eo_v2_tiny_tl",
-            summary="Prithvi-EO-2.0 tiny-TL (ViT-Ti 192 x 12, time and location encodings, 16 px patches)",
-            version=2,
-            embed_dim=192,
-            depth=12,
-            num_heads=3,
-            patch_size=(1, 16, 16),
-            num_frames=4,
-            default_levels=(2, 5, 8, 11),
-            hf_repo=f"{_HUB}/Prithvi-EO-2.0-tiny-TL",
-            hf_file="Prithvi_EO_V2_tiny_TL.pt",
-            coords_encoding=_TL,
-        ),
-        PrithviVariant(
-            name="prithvi_eo_v2_100_tl",
-            summary="Prithvi-EO-2.0 100M-TL (ViT-B with time and location encodings, 16 px patches)",
-            version=2,
-            embed_dim=768,
-            depth=12,
-            num_heads=12,
-            patch_size=(1, 16, 16),
-            num_frames=4,
-            default_levels=(2, 5, 8, 11),
-            hf_repo=f"{_HUB}/Prithvi-EO-2.0-100M-TL",
-            hf_file="Prithvi_EO_V2_100M_TL.pt",
-            coords_encoding=_TL,
-        ),
-    ]
-    return {v.name: v for v in items}
+_VARIANT_TABLE: tuple[tuple[str, int, int, int, int, int, int | None, tuple[str, ...], str], ...] = (
+    # size, version, embed_dim, depth, num_heads, patch, checkpoint keys, encodings, summary
+    ("100M", 1, 768, 12, 12, 16, 254, (), "Prithvi-EO-1.0 100M (ViT-B, 3 frames, HLS 6 bands, 16 px patches)"),
+    ("300M", 2, 1024, 24, 16, 16, 398, (), "Prithvi-EO-2.0 300M (ViT-L, 4 frames, HLS 6 bands, 16 px patches)"),
+    ("300M-TL", 2, 1024, 24, 16, 16, 402, _TL,
+     "Prithvi-EO-2.0 300M-TL (ViT-L with time and location encodings, 16 px patches)"),
+    ("600M", 2, 1280, 32, 16, 14, 494, (), "Prithvi-EO-2.0 600M (ViT-H, 4 frames, HLS 6 bands, 14 px patches)"),
+    ("600M-TL", 2, 1280, 32, 16, 14, 498, _TL,
+     "Prithvi-EO-2.0 600M-TL (ViT-H with time and location encodings, 14 px patches)"),
+    ("tiny-TL", 2, 192, 12, 3, 16, None, _TL,
+     "Prithvi-EO-2.0 tiny-TL (ViT-Ti 192 x 12, time and location encodings, 16 px patches)"),
+    ("100M-TL", 2, 768, 12, 12, 16, None, _TL,
+     "Prithvi-EO-2.0 100M-TL (ViT-B with time and location encodings, 16 px patches)"),
+)  # fmt: skip
+"""One row per released encoder, in release order. The name, hub repository and file follow from the
+version and size (``2``, ``300M-TL`` -> ``prithvi_eo_v2_300_tl``, ``Prithvi-EO-2.0-300M-TL``,
+``Prithvi_EO_V2_300M_TL.pt``); v1 was pretrained on 3 frames, v2 on 4."""
 
 
-VARIANTS: dict[str, PrithviVariant] = _variants()
+def _variant(
+    size: str,
+    version: int,
+    embed_dim: int,
+    depth: int,
+    num_heads: int,
+    patch: int,
+    checkpoint_keys: int | None,
+    coords_encoding: tuple[str, ...],
+    summary: str,
+) -> PrithviVariant:
+    return PrithviVariant(
+        name=f"prithvi_eo_v{version}_{size.lower().replace('m', '').replace('-', '_')}",
+        summary=summary,
+        version=version,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        patch_size=(1, patch, patch),
+        num_frames=3 if version == 1 else 4,
+        default_levels=quarter_levels(depth),
+        hf_repo=f"{_HUB}/Prithvi-EO-{version}.0-{size}",
+        hf_file=f"Prithvi_EO_V{version}_{size.replace('-', '_')}.pt",
+        checkpoint_keys=checkpoint_keys,
+        coords_encoding=coords_encoding,
+    )
+
+
+VARIANTS: dict[str, PrithviVariant] = {v.name: v for v in (_variant(*row) for row in _VARIANT_TABLE)}
 """Variant name -> :class:`PrithviVariant`, in release order."""

@@ -6,6 +6,7 @@ Parameter and buffer names equal the reference's, so the released checkpoints' e
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -61,32 +62,32 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """``fc2(GELU(fc1(x)))`` with exact (erf) GELU (tiny, small)."""
+    """``fc2(GELU(fc1(x)))`` with exact (erf) GELU (tiny, small), or ``gated``: SwiGLU ``fc2(SiLU(fc1(x)) * fc3(x))``.
 
-    def __init__(self, dim: int, hidden: int, bias: bool) -> None:
+    The gated form is that of base and large; its ``hidden`` is already the 2/3-scaled width.
+    """
+
+    def __init__(self, dim: int, hidden: int, bias: bool, gated: bool = False) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden, bias=bias)
-        self.act = nn.GELU()
+        self.act = nn.SiLU() if gated else nn.GELU()
         self.fc2 = nn.Linear(hidden, dim, bias=bias)
+        self.gated = gated
+        if gated:
+            self.fc3 = nn.Linear(dim, hidden, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the MLP to (..., dim)."""
-        return self.fc2(self.act(self.fc1(x)))
+        hidden = self.act(self.fc1(x))
+        return self.fc2(hidden * self.fc3(x) if self.gated else hidden)
 
 
-class GatedMlp(nn.Module):
-    """SwiGLU ``fc2(SiLU(fc1(x)) * fc3(x))`` (base, large); ``hidden`` is already the 2/3-scaled width."""
+class GatedMlp(Mlp):
+    """Deprecated: ``Mlp(dim, hidden, bias, gated=True)`` (the same module and parameter names)."""
 
     def __init__(self, dim: int, hidden: int, bias: bool) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden, bias=bias)
-        self.act = nn.SiLU()
-        self.fc2 = nn.Linear(hidden, dim, bias=bias)
-        self.fc3 = nn.Linear(dim, hidden, bias=bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the gated MLP to (..., dim)."""
-        return self.fc2(self.act(self.fc1(x)) * self.fc3(x))
+        warnings.warn("GatedMlp is deprecated; use Mlp(..., gated=True)", DeprecationWarning, stacklevel=2)
+        super().__init__(dim, hidden, bias, gated=True)
 
 
 class Block(nn.Module):
@@ -98,7 +99,7 @@ class Block(nn.Module):
         self.norm1 = LayerNorm(dim)
         self.attn = Attention(dim, num_heads, bias)
         self.norm2 = LayerNorm(dim)
-        self.mlp: nn.Module = GatedMlp(dim, int(2 * hidden / 3), bias) if gated_mlp else Mlp(dim, hidden, bias)
+        self.mlp = Mlp(dim, int(2 * hidden / 3) if gated_mlp else hidden, bias, gated=gated_mlp)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block to (B, N, D)."""

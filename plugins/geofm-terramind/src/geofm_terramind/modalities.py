@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from geofm.bands import SENSORS
 from geofm.errors import ConfigError
 
 __all__ = [
@@ -64,21 +65,8 @@ class Modality:
         }
 
 
-_S2L2A_BANDS = (
-    "COASTAL_AEROSOL",
-    "BLUE",
-    "GREEN",
-    "RED",
-    "RED_EDGE_1",
-    "RED_EDGE_2",
-    "RED_EDGE_3",
-    "NIR_BROAD",
-    "NIR_NARROW",
-    "WATER_VAPOR",
-    "SWIR_1",
-    "SWIR_2",
-)
-_S2L1C_BANDS = (*_S2L2A_BANDS[:10], "CIRRUS", *_S2L2A_BANDS[10:])
+_S2L1C_BANDS = tuple(SENSORS["sentinel2"].values())  # the 13 Sentinel-2 bands in band-number order
+_S2L2A_BANDS = tuple(band for band in _S2L1C_BANDS if band != "CIRRUS")  # L2A products drop B10
 
 MODALITIES: dict[str, Modality] = {
     m.name: m

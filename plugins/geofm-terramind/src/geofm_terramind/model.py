@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
+from geofm.backbone_kit import GradCheckpointing, TokenBackbone, TransformerGeometry, run_blocks
 from geofm.errors import ConfigError, DataError
 from geofm_terramind.layers import Block, LayerNorm, ModalityEmbedding
 from geofm_terramind.modalities import MODALITIES, InputPlan, resolve_modality
@@ -24,29 +24,24 @@ MERGE_METHODS = ("mean", "max", "concat")
 """How the modalities' tokens at one position become one feature."""
 
 
-class TerraMindEncoder(nn.Module):
+class TerraMindEncoder(TokenBackbone, GradCheckpointing, nn.Module):
     """The TerraMind v1 encoder (the reference ``TerraMindViT`` with raw-pixel modalities).
 
     ``plan`` says which input channels feed which modality (:func:`~geofm_terramind.modalities.plan_inputs`);
-    each modality has an embedding ``encoder_embeddings[<checkpoint key>]`` for its channels. ``img_size``
-    sets the grid of the stored position tables (other inputs get them resized per call). ``merge_method``
-    ``mean`` / ``max`` give (B, N, dim) features, ``concat`` (B, N, dim * modalities) in build order, a
-    fixed ``missing_mod_token`` standing in for a modality absent from a dict input (the reference learns it
-    when training drops modalities; geofm batches always hold them all).
+    ``geometry`` sizes the transformer; each modality has an embedding ``encoder_embeddings[<checkpoint
+    key>]`` for its channels. ``img_size`` sets the grid of the stored position tables (other inputs get them
+    resized per call). ``merge_method`` ``mean`` / ``max`` give (B, N, dim) features, ``concat`` (B, N, dim *
+    modalities) in build order, a fixed ``missing_mod_token`` standing in for a modality absent from a dict
+    input (the reference learns it when training drops modalities; geofm batches always hold them all).
     """
 
-    output_kind = "tokens"
     num_prefix_tokens = 0
-    tubelet_size = 1
 
     def __init__(
         self,
         plan: InputPlan,
+        geometry: TransformerGeometry,
         *,
-        dim: int,
-        depth: int,
-        num_heads: int,
-        mlp_ratio: float = 4.0,
         gated_mlp: bool = False,
         bias: bool = True,
         img_size: int = 224,
@@ -67,13 +62,12 @@ class TerraMindEncoder(nn.Module):
         }
         self.bands = plan.input_bands
         self.modality_bands = dict(zip(plan.names, plan.bands, strict=True))
-        self.dim, self.depth, self.img_size, self.patch_size = dim, depth, img_size, patch_size
+        dim, depth = geometry.width, geometry.depth
+        self.geometry, self.dim, self.depth, self.img_size = geometry, dim, depth, img_size
         self.grid_size = img_size // patch_size
         self.merge_method = merge_method
         self.grad_checkpointing = grad_checkpointing
-        width = dim * len(plan.names) if merge_method == "concat" else dim
-        self.out_channels = [width] * depth
-        self.out_reductions = [patch_size] * depth
+        self.declare_token_features(dim * len(plan.names) if merge_method == "concat" else dim, depth, patch_size)
 
         self.encoder_embeddings = nn.ModuleDict(
             {
@@ -82,7 +76,7 @@ class TerraMindEncoder(nn.Module):
             }
         )
         self.encoder = nn.ModuleList(
-            Block(dim, num_heads, mlp_ratio, gated_mlp=gated_mlp, bias=bias) for _ in range(depth)
+            Block(dim, geometry.num_heads, geometry.mlp_ratio, gated_mlp=gated_mlp, bias=bias) for _ in range(depth)
         )
         self.encoder_norm = LayerNorm(dim)
         if merge_method == "concat":
@@ -102,10 +96,6 @@ class TerraMindEncoder(nn.Module):
                     nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Turn activation checkpointing of the blocks on or off (timm's method name)."""
-        self.grad_checkpointing = enable
 
     def _modality_of(self, name: str) -> str:
         """The built modality that input key ``name`` means (exact build name, else by the matching rules)."""
@@ -174,17 +164,6 @@ class TerraMindEncoder(nn.Module):
             raise DataError(f"TerraMind expects (B, C, H, W) or (B, C, 1, H, W) for {what}; got {tuple(x.shape)}")
         return x
 
-    def _run_blocks(self, tokens: Tensor) -> list[Tensor]:
-        outputs = []
-        for block in self.encoder:
-            if self.grad_checkpointing and torch.is_grad_enabled():
-                tokens = activation_checkpoint(block, tokens, use_reentrant=False)
-            else:
-                tokens = block(tokens)
-            outputs.append(tokens)
-        outputs[-1] = self.encoder_norm(outputs[-1])
-        return outputs
-
     def _merge(self, feature: Tensor, names: Sequence[str], counts: Sequence[int]) -> Tensor:
         if len(set(counts)) != 1:
             raise DataError(
@@ -212,7 +191,9 @@ class TerraMindEncoder(nn.Module):
             embedded = self.encoder_embeddings[self.modality_keys[name]](tensor)
             tokens.append(embedded)
             counts.append(embedded.shape[1])
-        outputs = self._run_blocks(torch.cat(tokens, dim=1))
+        outputs = run_blocks(
+            self.encoder, torch.cat(tokens, dim=1), checkpointing=self.grad_checkpointing, final_norm=self.encoder_norm
+        )
         names = list(inputs)
         return [self._merge(feature, names, counts) for feature in outputs]
 

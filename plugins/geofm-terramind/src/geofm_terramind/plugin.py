@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from geofm.backbone_kit import token_backbone_spec
 from geofm.hookspecs import hookimpl
 from geofm.specs import BackboneSpec, WeightsSpec
 from geofm_terramind.modalities import DEFAULT_MODALITY, MODALITIES, modalities_metadata
@@ -12,7 +13,6 @@ from geofm_terramind.variants import (
     LICENSE,
     OPTIONS,
     PATCH_SIZE,
-    PRETRAINING_IMG_SIZE,
     VARIANTS,
     TerraMindVariant,
 )
@@ -67,25 +67,12 @@ def _weights(variant: TerraMindVariant) -> WeightsSpec:
 def backbone_spec(variant: TerraMindVariant) -> BackboneSpec:
     """The :class:`~geofm.specs.BackboneSpec` of one released variant."""
     blocks = "SwiGLU, no biases" if variant.gated_mlp else "GELU MLP, biases"
-    return BackboneSpec(
-        name=variant.name,
-        summary=variant.summary,
-        factory=f"geofm_terramind.factory:{variant.name}",
-        options=OPTIONS,
-        output_kind="tokens",
-        embed_dim=variant.dim,
-        depth=variant.depth,
-        # merge_method=concat widens every feature to dim x modalities; the module's out_channels say so
-        feature_channels=(variant.dim,) * variant.depth,
-        feature_reductions=(PATCH_SIZE,) * variant.depth,
-        default_levels=variant.default_levels,
-        num_prefix_tokens=0,
+    # merge_method=concat widens every feature to dim x modalities; the module's out_channels say so
+    return token_backbone_spec(
+        variant,
+        factory_module="geofm_terramind.factory",
         patch_size=PATCH_SIZE,
-        img_size=PRETRAINING_IMG_SIZE,
-        num_frames=1,
-        max_frames=1,
-        accepts=(),
-        input_bands="fixed",
+        options=OPTIONS,
         weights={"default": _weights(variant)},
         default_weights="default",
         # each band is normalised with the statistics of the modality it feeds (L1C and L2A differ)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from geofm.backbone_kit import GRAD_CHECKPOINTING, quarter_levels
+
 __all__ = ["CITATION", "LICENSE", "OPTIONS", "PATCH_SIZE", "PRETRAINING_IMG_SIZE", "VARIANTS", "TerraMindVariant"]
 
 LICENSE = "Apache-2.0"
@@ -23,24 +25,47 @@ PRETRAINING_IMG_SIZE = 224
 
 @dataclass(frozen=True)
 class TerraMindVariant:
-    """One released TerraMind v1 encoder.
+    """One released TerraMind v1 encoder; its name, hub repository and file follow from ``size``.
 
     ``gated_mlp`` selects SwiGLU blocks without biases (base, large) instead of GELU MLP blocks with biases
     (tiny, small); ``decoder_depth`` is the number of decoder blocks stored beside the encoder in the
     released file (dropped by the backbone); ``checkpoint_keys`` the number of tensors in that file.
     """
 
-    name: str
+    size: str
     dim: int
     depth: int
     num_heads: int
     gated_mlp: bool
     decoder_depth: int
     checkpoint_keys: int
-    hf_repo: str
-    hf_file: str
-    default_levels: tuple[int, ...]
     mlp_ratio: float = 4.0
+    img_size: int = PRETRAINING_IMG_SIZE
+
+    @property
+    def name(self) -> str:
+        """The backbone name, ``terramind_v1_<size>``."""
+        return f"terramind_v1_{self.size}"
+
+    @property
+    def hf_repo(self) -> str:
+        """The Hugging Face repository of the released file."""
+        return f"ibm-esa-geospatial/TerraMind-1.0-{self.size}"
+
+    @property
+    def hf_file(self) -> str:
+        """The released file (the whole encoder-decoder model)."""
+        return f"TerraMind_v1_{self.size}.pt"
+
+    @property
+    def embed_dim(self) -> int:
+        """The token width (``dim``), as the backbone spec names it."""
+        return self.dim
+
+    @property
+    def default_levels(self) -> tuple[int, ...]:
+        """The last block of each quarter of the encoder."""
+        return quarter_levels(self.depth)
 
     @property
     def bias(self) -> bool:
@@ -52,34 +77,19 @@ class TerraMindVariant:
         """One line for ``geofm backbones list``."""
         blocks = "SwiGLU" if self.gated_mlp else "GELU"
         return (
-            f"TerraMind v1 {self.name.rsplit('_', 1)[-1]} encoder ({self.dim} x {self.depth}, {blocks}): "
+            f"TerraMind v1 {self.size} encoder ({self.dim} x {self.depth}, {blocks}): "
             "Sentinel-2 / Sentinel-1 / DEM modalities, merged per token"
         )
-
-
-def _variant(size: str, dim: int, depth: int, heads: int, gated: bool, decoder: int, keys: int) -> TerraMindVariant:
-    levels = (5, 11, 17, 23) if depth == 24 else (2, 5, 8, 11)
-    return TerraMindVariant(
-        name=f"terramind_v1_{size}",
-        dim=dim,
-        depth=depth,
-        num_heads=heads,
-        gated_mlp=gated,
-        decoder_depth=decoder,
-        checkpoint_keys=keys,
-        hf_repo=f"ibm-esa-geospatial/TerraMind-1.0-{size}",
-        hf_file=f"TerraMind_v1_{size}.pt",
-        default_levels=levels,
-    )
 
 
 VARIANTS: dict[str, TerraMindVariant] = {
     v.name: v
     for v in (
-        _variant("tiny", 192, 12, 3, False, 4, 306),
-        _variant("small", 384, 12, 6, False, 6, 350),
-        _variant("base", 768, 12, 12, True, 12, 374),
-        _variant("large", 1024, 24, 16, True, 24, 674),
+        # size, dim, depth, heads, gated MLP, decoder depth, checkpoint keys
+        TerraMindVariant("tiny", 192, 12, 3, False, 4, 306),
+        TerraMindVariant("small", 384, 12, 6, False, 6, 350),
+        TerraMindVariant("base", 768, 12, 12, True, 12, 374),
+        TerraMindVariant("large", 1024, 24, 16, True, 24, 674),
     )
 }
 """Backbone name -> its architecture and released file."""
@@ -90,7 +100,7 @@ OPTIONS: dict[str, str] = {
     "S2L2A without bands",
     "merge_method": "how the modalities' tokens merge per position: mean (default), max, or concat "
     "(features of dim x number of modalities)",
-    "grad_checkpointing": "recompute block activations in the backward pass to save memory (default false)",
+    "grad_checkpointing": GRAD_CHECKPOINTING,
     "dim": "token width (overrides the variant's; for small test configurations)",
     "depth": "number of transformer blocks",
     "num_heads": "attention heads",
