@@ -72,6 +72,6 @@ class GeofmDataModule(SplitDataModule):
         if not folders:
             return Path(".")
         try:
-            return Path(os.commonpath(sorted(folders)))
+            return Path(os.path.commonpath(sorted(folders)))
         except ValueError:  # relative and absolute paths mixed
             return min(folders)
