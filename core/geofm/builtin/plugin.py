@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from geofm.hookspecs import hookimpl
 from geofm.specs import OPTIMISATION_OPTIONS, BackboneSpec, NeckSpec, TaskSpec
+from geofm.vocabulary import HEAD_OF_TASK
 
 _TINY_VIT_DEPTH = 4
 _TINY_VIT_DIM = 64
@@ -162,64 +163,63 @@ def geofm_necks() -> Iterable[NeckSpec]:
         yield NeckSpec(name=name, summary=summary, factory=f"{_NECKS_MODULE}:{factory}", **fields)  # type: ignore[arg-type]
 
 
-@hookimpl
-def geofm_tasks() -> Iterable[TaskSpec]:
-    """The segmentation, regression, classification and multi-label classification tasks."""
-    yield TaskSpec(
-        name="segmentation",
-        summary="Semantic segmentation: ce / dice / focal losses, mIoU, per-class IoU, F1, accuracy",
-        factory="geofm.tasks.segmentation:SegmentationTask",
-        task_type="segmentation",
-        head="segmentation",
-        losses=("ce", "dice", "focal"),
-        metrics=("miou", "iou_per_class", "f1", "accuracy"),
-        monitor="val/miou",
-        monitor_mode="max",
-        options={
+_TASKS: tuple[tuple[str, str, str, dict[str, object], dict[str, str]], ...] = (
+    # (name = task type, factory in geofm.tasks, summary, what it logs and monitors, its own options)
+    (
+        "segmentation",
+        "segmentation:SegmentationTask",
+        "Semantic segmentation: ce / dice / focal losses, mIoU, per-class IoU, F1, accuracy",
+        {
+            "losses": ("ce", "dice", "focal"),
+            "metrics": ("miou", "iou_per_class", "f1", "accuracy"),
+            "monitor": "val/miou",
+            "monitor_mode": "max",
+        },
+        {
             "loss": "ce, dice, focal, or a weighted sum like 'ce+0.5*dice'",
             "class_weights": "per-class loss weights",
             "focal_gamma": "focusing parameter of the focal loss (default 2)",
-            **OPTIMISATION_OPTIONS,
         },
-    )
-    common = OPTIMISATION_OPTIONS
-    yield TaskSpec(
-        name="regression",
-        summary="Pixel-wise or image-level regression: mse / mae / huber losses, RMSE, MAE, R2; NaN targets masked",
-        factory="geofm.tasks.regression:RegressionTask",
-        task_type="regression",
-        head="regression",
-        losses=("mse", "mae", "huber"),
-        metrics=("rmse", "mae", "r2"),
-        monitor="val/rmse",
-        monitor_mode="min",
-        options={
-            "loss": "mse, mae, huber, or a weighted sum like 'mse+0.1*mae'",
-            "huber_delta": "Huber delta",
-            **common,
+    ),
+    (
+        "regression",
+        "regression:RegressionTask",
+        "Pixel-wise or image-level regression: mse / mae / huber losses, RMSE, MAE, R2; NaN targets masked",
+        {
+            "losses": ("mse", "mae", "huber"),
+            "metrics": ("rmse", "mae", "r2"),
+            "monitor": "val/rmse",
+            "monitor_mode": "min",
         },
-    )
-    yield TaskSpec(
-        name="classification",
-        summary="Multi-class image classification: ce / focal losses, accuracy, macro F1",
-        factory="geofm.tasks.classification:ClassificationTask",
-        task_type="classification",
-        head="classification",
-        losses=("ce", "focal"),
-        metrics=("accuracy", "f1"),
-        monitor="val/accuracy",
-        monitor_mode="max",
-        options={"loss": "ce, focal, or a weighted sum", "class_weights": "per-class loss weights", **common},
-    )
-    yield TaskSpec(
-        name="multilabel_classification",
-        summary="Multi-label image classification: binary cross-entropy, macro F1, mAP",
-        factory="geofm.tasks.classification:MultiLabelClassificationTask",
-        task_type="multilabel_classification",
-        head="classification",
-        losses=("bce",),
-        metrics=("f1", "map"),
-        monitor="val/map",
-        monitor_mode="max",
-        options={"loss": "bce", "class_weights": "per-label loss weights", **common},
-    )
+        {"loss": "mse, mae, huber, or a weighted sum like 'mse+0.1*mae'", "huber_delta": "Huber delta"},
+    ),
+    (
+        "classification",
+        "classification:ClassificationTask",
+        "Multi-class image classification: ce / focal losses, accuracy, macro F1",
+        {"losses": ("ce", "focal"), "metrics": ("accuracy", "f1"), "monitor": "val/accuracy", "monitor_mode": "max"},
+        {"loss": "ce, focal, or a weighted sum", "class_weights": "per-class loss weights"},
+    ),
+    (
+        "multilabel_classification",
+        "classification:MultiLabelClassificationTask",
+        "Multi-label image classification: binary cross-entropy, macro F1, mAP",
+        {"losses": ("bce",), "metrics": ("f1", "map"), "monitor": "val/map", "monitor_mode": "max"},
+        {"loss": "bce", "class_weights": "per-label loss weights"},
+    ),
+)
+
+
+@hookimpl
+def geofm_tasks() -> Iterable[TaskSpec]:
+    """The segmentation, regression, classification and multi-label classification tasks."""
+    for task_type, factory, summary, scoring, options in _TASKS:
+        yield TaskSpec(
+            name=task_type,
+            summary=summary,
+            factory=f"geofm.tasks.{factory}",
+            task_type=task_type,  # type: ignore[arg-type]
+            head=HEAD_OF_TASK[task_type],
+            options={**options, **OPTIMISATION_OPTIONS},
+            **scoring,  # type: ignore[arg-type]
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import partial
 from pathlib import Path
@@ -32,14 +33,15 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     assert files_a == files_b
 
 
-def test_generation_is_cached_and_regenerated_on_version_change(tmp_path: Path, monkeypatch) -> None:
+def test_generation_is_cached_and_regenerated_on_version_change(tmp_path: Path) -> None:
     root = generate_demo(tmp_path / "demo", num_scenes=4, size=32)
     image = next((root / "images").glob("*.tif"))
     mtime = image.stat().st_mtime_ns
     assert generate_demo(tmp_path / "demo", num_scenes=4, size=32) == root
     assert image.stat().st_mtime_ns == mtime
-    monkeypatch.setattr(demo, "DEMO_VERSION", "changed")
-    generate_demo(tmp_path / "demo", num_scenes=4, size=32)
+    assert generate_demo.__self__.version == demo.DEMO_VERSION
+    changed = dataclasses.replace(generate_demo.__self__, version="changed")  # the generator of another version
+    changed.generate(tmp_path / "demo", num_scenes=4, size=32)
     assert json.loads((root / MARKER).read_text())["version"] == "changed"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from geofm.data.datamodule import SplitDataModule
 from geofm.errors import DataError
 from geofm_datasets.base_dataset import WindowedDataset
 
-__all__ = ["GeofmDataModule"]
+__all__ = ["GeofmDataModule", "ImageFileDataModule", "no_valid_pixels_message"]
 
 
 class GeofmDataModule(SplitDataModule):
@@ -75,3 +75,40 @@ class GeofmDataModule(SplitDataModule):
             return Path(os.path.commonpath(sorted(folders)))
         except ValueError:  # relative and absolute paths mixed
             return min(folders)
+
+
+class ImageFileDataModule(GeofmDataModule):
+    """A :class:`GeofmDataModule` whose samples each name their ``image`` file (segmentation, regression).
+
+    Its datasets are ``dataset_class(samples, **sampling_options(split))`` given, besides, the attributes
+    ``dataset_keywords`` names under their names.
+    """
+
+    dataset_class: ClassVar[Callable[..., WindowedDataset[Any]]]
+    """The windowed dataset a split's samples are read through."""
+
+    dataset_keywords: ClassVar[tuple[str, ...]] = ()
+    """The attributes passed on to :attr:`dataset_class` as keywords of the same names."""
+
+    def make_dataset(self, split: str, samples: Sequence[Any]) -> WindowedDataset[Any]:
+        """Random crops and flips for ``train``; centre crops (or whole tiles) otherwise."""
+        options = {name: getattr(self, name) for name in self.dataset_keywords}
+        return self.dataset_class(samples, **options, **self.sampling_options(split))
+
+    def default_gsd(self) -> float | None:
+        """The ground sample distance of the first training image."""
+        from geofm.data import raster_meta
+
+        return raster_meta(self.samples["train"][0].image).gsd
+
+
+def no_valid_pixels_message(invalid: str, files: str, nodata_option: str, nodata: float | None, options: str) -> str:
+    """Why a split has no valid pixel: ``invalid`` (every pixel ...) in the ``files`` or the images, and what to check.
+
+    ``nodata`` (the value of the option ``nodata_option``) is shown when set; ``options`` names the options to check.
+    """
+    shown = "" if nodata is None else f", {nodata_option} {nodata:g}"
+    return (
+        f"{invalid} or nodata (in the {files}{shown}, or in the images); check the {files}, the {options} options "
+        "and the images' nodata"
+    )

@@ -50,18 +50,10 @@ def _write_scene(folder: Path, index: int, rng: np.random.Generator, size: int) 
     return scene_id
 
 
-_SCENES = SceneGenerator("geofm demo", MARKER, DEMO_SEED, ("images", "labels"), _write_scene)
-
-
-def generate_demo(
-    data_root: str | Path | None = None, *, num_scenes: int = 48, size: int = 128, force: bool = False
-) -> Path:
-    """Generate the demo dataset under ``data_root`` (see :func:`demo_root`) unless it is current; return it.
-
-    Deterministic: the same parameters give the same files. A folder that exists, is not empty and is
-    not a demo cache is never touched (:class:`DataError`).
-    """
-    return _SCENES.generate(demo_root(data_root), version=DEMO_VERSION, num_scenes=num_scenes, size=size, force=force)
+generate_demo = SceneGenerator(
+    "geofm demo", MARKER, DEMO_SEED, ("images", "labels"), _write_scene, DEMO_SPEC, DEMO_VERSION
+).generate
+"""Generate the demo dataset under ``data_root`` (see :func:`demo_root`) unless it is current; return it."""
 
 
 @takes_keywords_of(build_generated)

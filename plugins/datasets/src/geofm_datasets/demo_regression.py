@@ -76,20 +76,16 @@ def _write_scene(folder: Path, index: int, rng: np.random.Generator, size: int) 
     return scene_id
 
 
-_SCENES = SceneGenerator("geofm regression demo", MARKER, SEED, ("images", "targets"), _write_scene)
-
-
-def generate_demo_regression(
-    data_root: str | Path | None = None, *, num_scenes: int = 48, size: int = 128, force: bool = False
-) -> Path:
-    """Generate the regression demo under ``data_root`` (see :func:`demo_regression_root`) unless current.
-
-    Deterministic: the same parameters give the same files. A folder that exists, is not empty and is
-    not a regression demo cache is never touched (:class:`DataError`).
-    """
-    return _SCENES.generate(
-        demo_regression_root(data_root), version=DEMO_REGRESSION_VERSION, num_scenes=num_scenes, size=size, force=force
-    )
+generate_demo_regression = SceneGenerator(
+    "geofm regression demo",
+    MARKER,
+    SEED,
+    ("images", "targets"),
+    _write_scene,
+    DEMO_REGRESSION_SPEC,
+    DEMO_REGRESSION_VERSION,
+).generate
+"""Generate the regression demo under ``data_root`` (see :func:`demo_regression_root`) unless it is current."""
 
 
 @takes_keywords_of(build_generated)

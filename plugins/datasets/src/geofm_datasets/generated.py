@@ -21,7 +21,7 @@ from geofm.data.factory import DatasetOptions
 from geofm.data.generated import generate_once, split_counts
 from geofm.errors import DataError
 from geofm.specs import DatasetSpec
-from geofm_datasets.options import as_bool, unknown_options
+from geofm_datasets.options import as_bool, loading_keywords, takes_keywords_of, unknown_options
 from geofm_datasets.scenes import NODATA
 from geofm_datasets.spec_options import HLS_BANDS
 
@@ -50,7 +50,7 @@ class SceneGenerator:
 
     ``write_scene(folder, index, rng, size)`` writes one scene (its image into ``images/``) and returns
     its id; ``folders`` are made first. ``marker`` names the cache's marker file and ``what`` the dataset
-    in errors.
+    in errors; ``spec`` says where the dataset lives by default and ``version`` what its files are.
     """
 
     what: str
@@ -58,13 +58,22 @@ class SceneGenerator:
     seed: int
     folders: tuple[str, ...]
     write_scene: Callable[[Path, int, np.random.Generator, int], str]
+    spec: DatasetSpec
+    version: str
 
-    def generate(self, root: Path, *, version: str, num_scenes: int, size: int, force: bool = False) -> Path:
-        """:func:`generate_once` of ``num_scenes`` scenes of ``size`` pixels a side, with splits and statistics.
+    def generate(
+        self, data_root: str | Path | None = None, *, num_scenes: int = 48, size: int = 128, force: bool = False
+    ) -> Path:
+        """Write ``num_scenes`` scenes of ``size`` pixels a side, splits and statistics, unless they are current.
 
-        The files depend only on ``version``, the seed, ``num_scenes`` and ``size`` (the marker's
-        parameters). Fewer than 3 scenes or fewer than 32 pixels a side raise :class:`DataError`.
+        They go under ``data_root``, else the dataset's folder under ``$GEOFM_CACHE/datasets/`` (see
+        :func:`~geofm.data.download.dataset_dir`). Deterministic: the files depend only on ``version``,
+        the seed, ``num_scenes`` and ``size`` (the marker's parameters). A folder that exists, is not
+        empty and is not this dataset's cache is never touched (:class:`DataError`), nor are fewer than 3
+        scenes or fewer than 32 pixels a side generated.
         """
+        from geofm.data.download import dataset_dir
+
         num_scenes, size = int(num_scenes), int(size)
         if size < 32 or num_scenes < 3:
             raise DataError(f"the {self.what} needs at least 3 scenes of 32 pixels a side; got {num_scenes} of {size}")
@@ -75,7 +84,8 @@ class SceneGenerator:
             rng = np.random.default_rng(self.seed)
             write_splits_and_stats(folder, [self.write_scene(folder, i, rng, size) for i in range(num_scenes)])
 
-        params = {"version": version, "seed": self.seed, "num_scenes": num_scenes, "size": size}
+        params = {"version": self.version, "seed": self.seed, "num_scenes": num_scenes, "size": size}
+        root = dataset_dir(self.spec, data_root)
         return generate_once(root, marker=self.marker, params=params, write=write, force=force, what=self.what)
 
 
@@ -178,6 +188,7 @@ def default_stats(
     return mean, std
 
 
+@takes_keywords_of(loading_keywords)
 def build_generated(
     generate: Callable[..., Path],
     build: Callable[..., Any],
@@ -188,11 +199,6 @@ def build_generated(
     num_scenes: int = 48,
     size: int = 128,
     regenerate: bool | str = False,
-    scale: float = 1.0,
-    flips: bool | str = True,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
-    eval_full_tiles: bool | str = False,
     **options: Any,
 ) -> Any:
     """The data module of a generated dataset: ``generate`` its files (when missing or stale), then ``build``.
@@ -203,19 +209,16 @@ def build_generated(
     the training scenes saved at generation. Options ``common.spec`` does not list are refused.
     """
     spec = common.spec
+    loading, options = loading_keywords(**options)
     unknown_options(spec, options)
     root = generate(common.data_root, num_scenes=num_scenes, size=size, force=as_bool(regenerate, "regenerate"))
-    mean, std = default_stats(root, spec, common.bands, common.mean, common.std, scale)
+    mean, std = default_stats(root, spec, common.bands, common.mean, common.std, loading["scale"])
     return build(
         dataclasses.replace(common, data_root=root, mean=mean, std=std),
         images="images",
         split_files="splits",
         file_bands=spec.bands,
         sensor=spec.sensor,
-        scale=scale,
-        flips=flips,
-        cache=cache,
-        pin_memory=pin_memory,
-        eval_full_tiles=eval_full_tiles,
+        **loading,
         **fixed,
     )

@@ -21,6 +21,9 @@ __all__ = [
     "as_bools",
     "as_list",
     "file_stem",
+    "image_loading_keywords",
+    "loading_keywords",
+    "loading_values",
     "optional_float",
     "pair_by_stem",
     "read_file_bands",
@@ -58,6 +61,34 @@ def takes_keywords_of(template: Callable[..., Any]) -> Callable[[F], F]:
         return factory
 
     return decorate
+
+
+def image_loading_keywords(
+    *,
+    scale: float = 1.0,
+    flips: bool | str = True,
+    cache: bool | str = False,
+    pin_memory: bool | str = False,
+    **options: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The loading keywords of whole-image dataset factories (defaults filled in), and the other ``options``.
+
+    Declared once here: a factory takes ``**options``, is decorated ``@takes_keywords_of(...)`` with this
+    template (so its signature lists these keywords) and splits ``options`` with it.
+    """
+    return {"scale": scale, "flips": flips, "cache": cache, "pin_memory": pin_memory}, options
+
+
+@takes_keywords_of(image_loading_keywords)
+def loading_keywords(*, eval_full_tiles: bool | str = False, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`image_loading_keywords` and ``eval_full_tiles``: the loading keywords of windowed datasets."""
+    loading, rest = image_loading_keywords(**options)
+    return {**loading, "eval_full_tiles": eval_full_tiles}, rest
+
+
+def loading_values(scale: float | str, **flags: Any) -> dict[str, Any]:
+    """Loading keywords as the data modules take them: ``scale`` a float, each flag (``flips`` ...) a bool."""
+    return {"scale": float(scale), **as_bools(**flags)}
 
 
 def as_bools(**values: Any) -> dict[str, bool]:

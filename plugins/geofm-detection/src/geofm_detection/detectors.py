@@ -16,6 +16,7 @@ location of the size of the level's reduction, as torchvision's FCOS does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -30,6 +31,7 @@ from geofm_detection._torchvision import ChipTransform, GivenFeatures, Torchvisi
 
 __all__ = [
     "DEFAULT_ANCHOR_SCALE",
+    "AnchorDetectorOptions",
     "anchor_sizes_for",
     "build_faster_rcnn",
     "build_fcos",
@@ -79,6 +81,24 @@ def anchor_sizes_for(
     return tuple(sizes)
 
 
+@dataclass(frozen=True)
+class AnchorDetectorOptions:
+    """The options Faster R-CNN, Mask R-CNN and RetinaNet share (a decoder's ``--set decoder.KEY=...``).
+
+    ``fpn_channels``: width of the feature pyramid. ``anchor_sizes``: one base size per pyramid level (the
+    inputs, then the max-pooled level), default 4 x the level's reduction; ``aspect_ratios`` (height /
+    width) apply on every level. ``min_score``, ``nms_iou`` (per class) and ``detections_per_image`` shape
+    the detections returned in eval mode.
+    """
+
+    fpn_channels: int = 256
+    anchor_sizes: Sequence[float | Sequence[float]] | None = None
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0)
+    min_score: float = 0.05
+    nms_iou: float = 0.5
+    detections_per_image: int = 100
+
+
 def _anchors(sizes: tuple[tuple[int, ...], ...], aspect_ratios: Sequence[float]) -> AnchorGenerator:
     ratios = tuple(float(r) for r in aspect_ratios)
     if not ratios or any(r <= 0 for r in ratios):
@@ -86,20 +106,13 @@ def _anchors(sizes: tuple[tuple[int, ...], ...], aspect_ratios: Sequence[float])
     return AnchorGenerator(sizes, (ratios,) * len(sizes))
 
 
-def _rcnn_kwargs(
-    backbone: GivenFeatures,
-    anchors: AnchorGenerator,
-    min_score: float,
-    nms_iou: float,
-    detections_per_image: int,
-    roi_output_size: int,
-) -> dict[str, Any]:
+def _rcnn_kwargs(backbone: GivenFeatures, anchors: AnchorGenerator, options: AnchorDetectorOptions) -> dict[str, Any]:
     return {
         "rpn_anchor_generator": anchors,
-        "box_roi_pool": MultiScaleRoIAlign(backbone.names, output_size=roi_output_size, sampling_ratio=2),
-        "box_score_thresh": float(min_score),
-        "box_nms_thresh": float(nms_iou),
-        "box_detections_per_img": int(detections_per_image),
+        "box_roi_pool": MultiScaleRoIAlign(backbone.names, output_size=7, sampling_ratio=2),
+        "box_score_thresh": float(options.min_score),
+        "box_nms_thresh": float(options.nms_iou),
+        "box_detections_per_img": int(options.detections_per_image),
     }
 
 
@@ -108,9 +121,9 @@ def build_faster_rcnn(
 ) -> TorchvisionDetector:
     """Faster R-CNN (torchvision): FPN, region proposal network on every level, RoIAlign box head.
 
-    Options as :func:`build_rcnn` (every one but ``masks``).
+    ``options``: the fields of :class:`AnchorDetectorOptions`.
     """
-    return build_rcnn(in_channels, in_reductions, num_classes, **options, masks=False)
+    return build_rcnn(in_channels, in_reductions, num_classes, AnchorDetectorOptions(**options), masks=False)
 
 
 def build_mask_rcnn(
@@ -118,35 +131,26 @@ def build_mask_rcnn(
 ) -> TorchvisionDetector:
     """Mask R-CNN (torchvision): Faster R-CNN plus a RoIAlign mask head; masks (N, 1, H, W) probabilities.
 
-    Targets carry ``masks`` (N, H, W) uint8 in the chip. Options as :func:`build_rcnn`.
+    Targets carry ``masks`` (N, H, W) uint8 in the chip. ``options``: the fields of
+    :class:`AnchorDetectorOptions`.
     """
-    return build_rcnn(in_channels, in_reductions, num_classes, **options, masks=True)
+    return build_rcnn(in_channels, in_reductions, num_classes, AnchorDetectorOptions(**options), masks=True)
 
 
 def build_rcnn(
     in_channels: Sequence[int],
     in_reductions: Sequence[int],
     num_classes: int,
+    options: AnchorDetectorOptions,
     *,
     masks: bool,
-    fpn_channels: int = 256,
-    anchor_sizes: Sequence[float | Sequence[float]] | None = None,
-    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-    min_score: float = 0.05,
-    nms_iou: float = 0.5,
-    detections_per_image: int = 100,
 ) -> TorchvisionDetector:
-    """A two-stage R-CNN (torchvision): Faster R-CNN, with Mask R-CNN's RoIAlign mask head when ``masks``.
-
-    ``anchor_sizes``: one base size per pyramid level (the inputs, then the max-pooled level), default 4 x
-    the level's reduction; ``aspect_ratios`` (height / width) apply on every level. ``min_score``,
-    ``nms_iou`` (per class) and ``detections_per_image`` shape the detections returned in eval mode.
-    """
+    """A two-stage R-CNN (torchvision): Faster R-CNN, with Mask R-CNN's RoIAlign mask head when ``masks``."""
     name = "mask_rcnn" if masks else "faster_rcnn"
     check_inputs(name, in_channels, in_reductions, num_classes)
-    backbone = GivenFeatures(in_channels, fpn_channels)
-    anchors = _anchors(anchor_sizes_for(name, in_reductions, anchor_sizes), aspect_ratios)
-    heads = _rcnn_kwargs(backbone, anchors, min_score, nms_iou, detections_per_image, 7)
+    backbone = GivenFeatures(in_channels, options.fpn_channels)
+    anchors = _anchors(anchor_sizes_for(name, in_reductions, options.anchor_sizes), options.aspect_ratios)
+    heads = _rcnn_kwargs(backbone, anchors, options)
     if masks:
         heads["mask_roi_pool"] = MultiScaleRoIAlign(backbone.names, output_size=14, sampling_ratio=2)
     model = (MaskRCNN if masks else FasterRCNN)(backbone, num_classes=int(num_classes) + 1, **heads)
@@ -164,28 +168,20 @@ def _check_group_norm(name: str, fpn_channels: int) -> None:
 
 
 def build_retinanet(
-    in_channels: Sequence[int],
-    in_reductions: Sequence[int],
-    num_classes: int,
-    *,
-    fpn_channels: int = 256,
-    anchor_sizes: Sequence[float | Sequence[float]] | None = None,
-    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-    min_score: float = 0.05,
-    nms_iou: float = 0.5,
-    detections_per_image: int = 100,
+    in_channels: Sequence[int], in_reductions: Sequence[int], num_classes: int, **options: Any
 ) -> TorchvisionDetector:
     """RetinaNet (torchvision): dense anchors, focal loss; its head with GroupNorm (as torchvision's v2).
 
-    ``anchor_sizes``: a base size per pyramid level, each taken at three octave scales (1, 2^1/3, 2^2/3),
-    or an explicit sequence of sizes per level; default base 4 x the level's reduction. ``fpn_channels``
-    must be a multiple of 32, at least 64. Other options as :func:`build_faster_rcnn`.
+    ``options``: the fields of :class:`AnchorDetectorOptions`; here each ``anchor_sizes`` base size is
+    taken at three octave scales (1, 2^1/3, 2^2/3), or an explicit sequence of sizes per level is given,
+    and ``fpn_channels`` must be a multiple of 32, at least 64.
     """
+    settings = AnchorDetectorOptions(**options)
     check_inputs("retinanet", in_channels, in_reductions, num_classes)
-    _check_group_norm("retinanet", fpn_channels)
-    backbone = GivenFeatures(in_channels, fpn_channels)
-    sizes = anchor_sizes_for("retinanet", in_reductions, anchor_sizes, octaves=_OCTAVES)
-    anchors = _anchors(sizes, aspect_ratios)
+    _check_group_norm("retinanet", settings.fpn_channels)
+    backbone = GivenFeatures(in_channels, settings.fpn_channels)
+    sizes = anchor_sizes_for("retinanet", in_reductions, settings.anchor_sizes, octaves=_OCTAVES)
+    anchors = _anchors(sizes, settings.aspect_ratios)
     head = RetinaNetHead(
         backbone.out_channels,
         anchors.num_anchors_per_location()[0],
@@ -197,9 +193,9 @@ def build_retinanet(
         num_classes=int(num_classes),
         anchor_generator=anchors,
         head=head,
-        score_thresh=float(min_score),
-        nms_thresh=float(nms_iou),
-        detections_per_img=int(detections_per_image),
+        score_thresh=float(settings.min_score),
+        nms_thresh=float(settings.nms_iou),
+        detections_per_img=int(settings.detections_per_image),
     )
     model.transform = ChipTransform()
     return TorchvisionDetector(model, num_classes=num_classes, label_offset=0)

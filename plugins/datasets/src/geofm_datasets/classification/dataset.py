@@ -17,16 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from geofm.data import (
-    center_latlon,
-    gsd_metres,
-    normalize,
-    open_raster,
-    random_flips,
-    read_pixels,
-    timestamp,
-    valid_mask,
-)
+from geofm.data import center_latlon, gsd_metres, normalize, open_raster, random_flips, timestamp
+from geofm.data.reading import read_pixels, valid_mask
 from geofm.data.sampling import batch_meta
 from geofm.errors import DataError
 from geofm_datasets.base_dataset import GeofmDataset

@@ -19,8 +19,9 @@ from geofm_datasets.classification.datamodule import ClassificationDataModule
 from geofm_datasets.classification.layouts import csv_layout, folder_layout, split_lists, split_samples
 from geofm_datasets.options import (
     as_bool,
-    as_bools,
     as_list,
+    image_loading_keywords,
+    loading_values,
     optional_float,
     read_file_bands,
     resolve,
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 
+@takes_keywords_of(image_loading_keywords)
 def _build(
     common: DatasetOptions,
     multilabel: bool,
@@ -50,16 +52,13 @@ def _build(
     num_classes: int | None = None,
     label_separator: str = ";",
     image_size: int | None = None,
-    scale: float = 1.0,
     nodata: float | None = None,
-    flips: bool | str = True,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
     val_fraction: float = 0.2,
     test_fraction: float = 0.0,
     **options: Any,
 ) -> ClassificationDataModule:
     spec = common.spec
+    loading, options = image_loading_keywords(**options)
     unknown_options(spec, options)
     root = common.data_root
     class_names = as_list(classes)
@@ -100,10 +99,9 @@ def _build(
         classes=class_names,
         multilabel=multilabel,
         sensor=sensor,
-        scale=float(scale),
         nodata=optional_float(nodata),
         image_size=int(image_size) if image_size else None,
-        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory),
+        **loading_values(**loading),
         gsd=gsd,
     )
 

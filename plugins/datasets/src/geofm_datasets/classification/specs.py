@@ -1,12 +1,12 @@
-"""Specs of the generic GeoTIFF image classification datasets (multi-class and multi-label).
+"""Specs of the generic GeoTIFF image classification datasets (multi-class and multi-label): metadata only.
 
-Light (no torch, numpy or rasterio): the plugin's hook returns these, and the factories are lazy.
+The plugin's hook returns these, so this module imports neither torch, numpy nor rasterio (factories are lazy).
 """
 
 from __future__ import annotations
 
 from geofm.specs import DatasetSpec
-from geofm_datasets.spec_options import FILE_BANDS, FLIPS, PIN_MEMORY, SCALE, SENSOR
+from geofm_datasets import spec_options as so
 
 __all__ = [
     "CLASSIFICATION_COMMON_OPTIONS",
@@ -18,11 +18,11 @@ __all__ = [
 CLASSIFICATION_COMMON_OPTIONS: dict[str, str] = {
     "crop_size": "train on random crops of this many pixels (after resampling); val/test use the centre crop",
     "image_size": "resample every image to this many pixels square on read (bilinear up, average down)",
-    "flips": FLIPS,
-    "scale": SCALE,
+    "flips": so.FLIPS,
+    "scale": so.SCALE,
     "nodata": "image value meaning no data (default: the files' nodata); such pixels become 0 after normalising",
     "cache": "keep decoded images in memory after the first read (default false)",
-    "pin_memory": PIN_MEMORY,
+    "pin_memory": so.PIN_MEMORY,
     "val_fraction": "share of images for validation when no split is given (default 0.2)",
     "test_fraction": "share of images for testing when no split is given",
 }
@@ -32,8 +32,8 @@ _GENERIC = {
     "images": "folder of class folders (<images>/<class>/*.tif, relative to --data-root; default the root)",
     "csv": "CSV of path,label(s) (relative to --data-root); default <data-root>/labels.csv when present",
     "split_files": "mapping split -> text file of image ids, or a folder of train/val/test.txt",
-    "file_bands": FILE_BANDS,
-    "sensor": SENSOR,
+    "file_bands": so.FILE_BANDS,
+    "sensor": so.SENSOR,
     "classes": "class names in index order (default: folder names, or the CSV's labels, sorted)",
     "num_classes": "number of classes when the CSV labels are integer indices and names are not given",
     "label_separator": "separator of several labels in one CSV cell (default ';')",

@@ -24,7 +24,14 @@ from geofm_datasets.classification.datamodule import SPLITS, ClassificationDataM
 from geofm_datasets.classification.dataset import ClassificationDataset, ClassificationSample, ImageMeta
 from geofm_datasets.classification.layouts import read_id_list, split_samples
 from geofm_datasets.named.bigearthnet_classes import BAND_MEAN, BAND_STD, BANDS, CLASSES_43, TO_19, class_names
-from geofm_datasets.options import as_bools, as_list, optional_float, unknown_options
+from geofm_datasets.options import (
+    as_list,
+    image_loading_keywords,
+    loading_values,
+    optional_float,
+    takes_keywords_of,
+    unknown_options,
+)
 
 __all__ = ["ARCHIVE_FOLDER", "BigEarthNetDataset", "build_bigearthnet", "patch_sample", "read_labels"]
 
@@ -136,6 +143,7 @@ def _excluded(root: Path, value: str | Sequence[str] | None) -> set[str]:
     return names
 
 
+@takes_keywords_of(image_loading_keywords)
 def build_bigearthnet(
     common: DatasetOptions,
     /,
@@ -145,11 +153,7 @@ def build_bigearthnet(
     split_files: str | Path | Mapping[str, str | Path] | None = None,
     exclude: str | Sequence[str] | None = None,
     stats: str = "published",
-    scale: float = 1.0,
     nodata: float | None = None,
-    flips: bool | str = True,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     **options: Any,
@@ -159,6 +163,7 @@ def build_bigearthnet(
     See the ``bigearthnet`` spec's options for each keyword.
     """
     spec = common.spec
+    loading, options = image_loading_keywords(**options)
     unknown_options(spec, options)
     if str(nomenclature) not in ("19", "43"):
         raise ConfigError(f"nomenclature={nomenclature!r}: BigEarthNet has the 19-class and the 43-class nomenclature")
@@ -199,8 +204,8 @@ def build_bigearthnet(
     classes = class_names(int(nomenclature))
     source = "given"
     if common.mean is None and common.std is None and stats == "published":  # in the units of x * scale
-        mean = [BAND_MEAN[b] * float(scale) for b in BANDS]
-        std = [BAND_STD[b] * float(scale) for b in BANDS]
+        mean = [BAND_MEAN[b] * float(loading["scale"]) for b in BANDS]
+        std = [BAND_STD[b] * float(loading["scale"]) for b in BANDS]
         common = dataclasses.replace(common, mean=mean, std=std)
         source = "published BigEarthNet statistics"
     return ClassificationDataModule(
@@ -211,10 +216,9 @@ def build_bigearthnet(
         multilabel=True,
         sensor=spec.sensor,
         stats_source=source,
-        scale=float(scale),
         nodata=optional_float(nodata),
         image_size=int(image_size),
-        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory),
+        **loading_values(**loading),
         gsd=10.0 * 120 / int(image_size) if image_size else math.nan,
         dataset_class=BigEarthNetDataset,
         dataset_options={"nomenclature": int(nomenclature)},

@@ -64,6 +64,15 @@ BAND_STD: dict[str, float] = {
 """Per-band standard deviation of the L2A digital numbers over the archive (publisher's figures)."""
 
 _AGRI_NATURAL = "Land principally occupied by agriculture, with significant areas of natural vegetation"
+_IN_BOTH = (
+    "Complex cultivation patterns",
+    _AGRI_NATURAL,
+    "Agro-forestry areas",
+    "Broad-leaved forest",
+    "Coniferous forest",
+    "Mixed forest",
+)
+"""Six classes that stand, in this order, in both nomenclatures."""
 
 CLASSES_43: tuple[str, ...] = (
     "Continuous urban fabric",
@@ -85,12 +94,7 @@ CLASSES_43: tuple[str, ...] = (
     "Olive groves",
     "Pastures",
     "Annual crops associated with permanent crops",
-    "Complex cultivation patterns",
-    _AGRI_NATURAL,
-    "Agro-forestry areas",
-    "Broad-leaved forest",
-    "Coniferous forest",
-    "Mixed forest",
+    *_IN_BOTH,
     "Natural grassland",
     "Moors and heathland",
     "Sclerophyllous vegetation",
@@ -118,12 +122,7 @@ CLASSES_19: tuple[str, ...] = (
     "Arable land",
     "Permanent crops",
     "Pastures",
-    "Complex cultivation patterns",
-    _AGRI_NATURAL,
-    "Agro-forestry areas",
-    "Broad-leaved forest",
-    "Coniferous forest",
-    "Mixed forest",
+    *_IN_BOTH,
     "Natural grassland and sparsely vegetated areas",
     "Moors, heathland and sclerophyllous vegetation",
     "Transitional woodland, shrub",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from geofm.data.factory import DatasetOptions
 from geofm.errors import ConfigError
 from geofm.specs import DatasetSpec
 from geofm_datasets.availability import dataset_root, missing_dataset_error
-from geofm_datasets.options import as_bools, unknown_options
+from geofm_datasets.options import loading_keywords, loading_values, takes_keywords_of, unknown_options
 from geofm_datasets.segmentation.datamodule import GeoTiffSegmentationDataModule
 from geofm_datasets.segmentation.dataset import BandLayout, SegmentationSample
 from geofm_datasets.splits import read_entries
@@ -21,6 +22,7 @@ __all__ = [
     "check_samples",
     "extract_archives",
     "find_folder",
+    "locate_dataset",
     "named_segmentation_factory",
     "read_id_list",
     "unknown_options",
@@ -54,6 +56,24 @@ def extract_archives(spec: DatasetSpec, root: Path) -> bool:
     return bool(unpack(root))
 
 
+def locate_dataset(spec: DatasetSpec, root: Path, candidates: Sequence[str], *markers: Sequence[str]) -> Path:
+    """The folder under ``root`` (one of ``candidates``) that holds one of the ``markers`` sets of paths.
+
+    When none does, the publisher's archives under ``root`` are unpacked (:func:`extract_archives`) and
+    the folders looked for again; still none raises the missing-dataset error naming the first set.
+    """
+
+    def first() -> Path | None:
+        return next((f for m in markers if (f := find_folder(root, candidates, m)) is not None), None)
+
+    found = first()
+    if found is None and extract_archives(spec, root):
+        found = first()
+    if found is None:
+        raise missing_dataset_error(spec, root, [f"{m}/" for m in markers[0]])
+    return found
+
+
 def read_id_list(path: Path, *, strip: Sequence[str] = ()) -> list[str]:
     """Sample ids of a split list: one per line (first comma-separated field), known suffixes stripped.
 
@@ -85,15 +105,14 @@ def build_named_segmentation(
     *,
     file_bands: Sequence[str],
     layout: BandLayout,
-    scale: float,
     label_nodata: float | None,
     label_offset: int = 0,
-    flips: bool | str = True,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
-    eval_full_tiles: bool | str = False,
+    **loading: Any,
 ) -> GeoTiffSegmentationDataModule:
-    """The data module of a named dataset's splits, with the spec's bands, classes and ignore index."""
+    """The data module of a named dataset's splits, with the spec's bands, classes and ignore index.
+
+    ``loading`` holds the keywords :func:`~geofm_datasets.options.loading_keywords` gives (``scale`` ...).
+    """
     spec = common.spec
     if spec.ignore_index is None:
         raise ConfigError(f"dataset {spec.name} declares no ignore_index")
@@ -104,11 +123,10 @@ def build_named_segmentation(
         sensor=spec.sensor,
         classes=spec.classes,
         ignore_index=spec.ignore_index,
-        scale=float(scale),
         label_nodata=label_nodata,
         label_offset=label_offset,
         layout=layout,
-        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory, eval_full_tiles=eval_full_tiles),
+        **loading_values(**loading),
         gsd=spec.gsd,
     )
 
@@ -131,33 +149,25 @@ def named_segmentation_factory(
     ``default_scale``).
     """
 
-    def factory(
-        common: DatasetOptions,
-        /,
-        *,
-        scale: float = default_scale,
-        flips: bool | str = True,
-        cache: bool | str = False,
-        pin_memory: bool | str = False,
-        eval_full_tiles: bool | str = False,
-        **options: Any,
-    ) -> GeoTiffSegmentationDataModule:
+    @takes_keywords_of(loading_keywords)
+    def factory(common: DatasetOptions, /, **options: Any) -> GeoTiffSegmentationDataModule:
         spec = common.spec
+        loading, options = loading_keywords(**{"scale": default_scale, **options})
         unknown_options(spec, options)
+        root = dataset_root(spec, common.data_root)
         return build_named_segmentation(
             common,
-            find_splits(dataset_root(spec, common.data_root)),
+            find_splits(root),
             file_bands=spec.bands,
             layout=layout,
-            scale=scale,
             label_nodata=label_nodata,
             label_offset=label_offset,
-            flips=flips,
-            cache=cache,
-            pin_memory=pin_memory,
-            eval_full_tiles=eval_full_tiles,
+            **loading,
         )
 
+    signature = inspect.signature(factory)
+    parameters = [p.replace(default=default_scale) if p.name == "scale" else p for p in signature.parameters.values()]
+    factory.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     module, name = default_spec.factory.split(":")
     factory.__module__, factory.__name__, factory.__qualname__, factory.__doc__ = module, name, name, doc
     return factory

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from geofm_datasets.availability import missing_dataset_error
-from geofm_datasets.named.common import extract_archives, find_folder, named_segmentation_factory
+from geofm_datasets.named.common import locate_dataset, named_segmentation_factory
 from geofm_datasets.named.specs import HLS_BURN_SCARS_SPEC
 from geofm_datasets.segmentation.dataset import BandLayout, SegmentationSample
 
@@ -16,11 +16,18 @@ MASK_SUFFIX = ".mask.tif"
 _ROOTS = ("", "hls_burn_scars", "data/hls_burn_scars", "burn_scars/hls_burn_scars")
 
 
-def _folder_samples(folder: Path) -> list[SegmentationSample]:
+def _folder_samples(root: Path, base: Path, folder: str) -> list[SegmentationSample]:
+    """The chips of ``base / folder`` with their masks; none, or a chip without its mask, is missing data."""
+    spec = HLS_BURN_SCARS_SPEC
     samples = []
-    for image in sorted(folder.glob(f"*{IMAGE_SUFFIX}")):
+    for image in sorted((base / folder).glob(f"*{IMAGE_SUFFIX}")):
         sample_id = image.name[: -len(IMAGE_SUFFIX)]
-        samples.append(SegmentationSample(sample_id, image, folder / f"{sample_id}{MASK_SUFFIX}"))
+        samples.append(SegmentationSample(sample_id, image, base / folder / f"{sample_id}{MASK_SUFFIX}"))
+    if not samples:
+        raise missing_dataset_error(spec, root, [f"{folder}/*{IMAGE_SUFFIX}"])
+    unmasked = [s.label.name for s in samples if s.label is not None and not s.label.is_file()]
+    if unmasked:
+        raise missing_dataset_error(spec, root, [f"{folder}/{', '.join(unmasked[:3])}"])
     return samples
 
 
@@ -30,23 +37,9 @@ def burn_scar_samples(root: Path) -> dict[str, list[SegmentationSample]]:
     A downloaded ``hls_burn_scars.tar.gz`` is extracted first. A chip without its mask, or a missing
     folder, raises the dataset's missing-data error.
     """
-    spec = HLS_BURN_SCARS_SPEC
-    base = find_folder(root, _ROOTS, ["training", "validation"])
-    if base is None and extract_archives(spec, root):
-        base = find_folder(root, _ROOTS, ["training", "validation"])
-    if base is None:
-        raise missing_dataset_error(spec, root, ["training/", "validation/"])
-    splits = {}
-    for split, folder in (("train", "training"), ("val", "validation")):
-        samples = _folder_samples(base / folder)
-        if not samples:
-            raise missing_dataset_error(spec, root, [f"{folder}/*{IMAGE_SUFFIX}"])
-        unmasked = [s.label.name for s in samples if s.label is not None and not s.label.is_file()]
-        if unmasked:
-            raise missing_dataset_error(spec, root, [f"{folder}/{', '.join(unmasked[:3])}"])
-        splits[split] = samples
-    splits["test"] = splits["val"]
-    return splits
+    base = locate_dataset(HLS_BURN_SCARS_SPEC, root, _ROOTS, ["training", "validation"])
+    train, val = (_folder_samples(root, base, folder) for folder in ("training", "validation"))
+    return {"train": train, "val": val, "test": val}
 
 
 build_hls_burn_scars = named_segmentation_factory(

@@ -11,8 +11,7 @@ from pathlib import Path
 from geofm_datasets.availability import missing_dataset_error
 from geofm_datasets.named.common import (
     check_samples,
-    extract_archives,
-    find_folder,
+    locate_dataset,
     named_segmentation_factory,
     read_id_list,
 )
@@ -62,11 +61,7 @@ def crop_samples(root: Path) -> dict[str, list[SegmentationSample]]:
     ``training_data.txt`` / ``validation_data.txt`` select chips where present.
     """
     spec = MULTI_TEMPORAL_CROP_SPEC
-    base = find_folder(root, _ROOTS, ["training_chips", "validation_chips"]) or find_folder(root, _ROOTS, "hls")
-    if base is None and extract_archives(spec, root):
-        base = find_folder(root, _ROOTS, ["training_chips", "validation_chips"])
-    if base is None:
-        raise missing_dataset_error(spec, root, ["training_chips/", "validation_chips/"])
+    base = locate_dataset(spec, root, _ROOTS, ["training_chips", "validation_chips"], ["hls"])
     splits = {}
     for split in ("train", "val"):
         samples = _split(base, split)

@@ -24,6 +24,7 @@ from geofm_datasets.named.common import (
     unknown_options,
 )
 from geofm_datasets.named.specs import SEN1FLOODS11_SPEC, SENTINEL1_BANDS, SENTINEL2_L1C_BANDS
+from geofm_datasets.options import loading_keywords, takes_keywords_of
 from geofm_datasets.segmentation.datamodule import GeoTiffSegmentationDataModule
 from geofm_datasets.segmentation.dataset import BandLayout, SegmentationSample
 
@@ -149,17 +150,13 @@ def sen1floods11_samples(
     return result
 
 
+@takes_keywords_of(loading_keywords)
 def build_sen1floods11(
     common: DatasetOptions,
     /,
     *,
     modality: str | None = None,
     test_split: str = "test",
-    scale: float = 1.0,
-    flips: bool | str = True,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
-    eval_full_tiles: bool | str = False,
     **options: Any,
 ) -> GeoTiffSegmentationDataModule:
     """The Sen1Floods11 data module: hand-labelled chips, -1 labels ignored (as 255), official splits.
@@ -168,6 +165,7 @@ def build_sen1floods11(
     the requested ``bands`` decide. Normalisation statistics default to the training split's.
     """
     spec = common.spec
+    loading, options = loading_keywords(**options)
     unknown_options(spec, options)
     wanted = list(common.bands or ())
     chosen = _modality(modality, wanted)
@@ -183,15 +181,4 @@ def build_sen1floods11(
     root = dataset_root(spec, common.data_root)
     splits = sen1floods11_samples(root, modality=chosen, test_split=str(test_split))
     layout = BandLayout(tuple(len(names) for _, names in MODALITIES[chosen]))
-    return build_named_segmentation(
-        common,
-        splits,
-        file_bands=file_bands,
-        layout=layout,
-        scale=scale,
-        label_nodata=-1,
-        flips=flips,
-        cache=cache,
-        pin_memory=pin_memory,
-        eval_full_tiles=eval_full_tiles,
-    )
+    return build_named_segmentation(common, splits, file_bands=file_bands, layout=layout, label_nodata=-1, **loading)

@@ -6,9 +6,10 @@ Light (no torch, numpy or rasterio): the plugin's hook returns these, and the fa
 from __future__ import annotations
 
 from geofm.specs import DatasetSpec
+from geofm_datasets import spec_options as so
 from geofm_datasets.classification.specs import CLASSIFICATION_COMMON_OPTIONS
 from geofm_datasets.named.bigearthnet_classes import BANDS, CLASSES_19
-from geofm_datasets.spec_options import HLS_BANDS, HLS_SCENES, hugging_face, window_options
+from geofm_datasets.spec_options import HLS_BANDS
 
 __all__ = [
     "BIGEARTHNET_SPEC",
@@ -27,7 +28,7 @@ SENTINEL2_L1C_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B
 SENTINEL1_BANDS = ("VV", "VH")
 """The 2 bands of a Sen1Floods11 ``S1Hand`` chip, in file order (Sentinel-1 GRD, dB)."""
 
-_COMMON = window_options(scale=None)
+_COMMON = so.window_options(scale=None)
 
 SEN1FLOODS11_SPEC = DatasetSpec(
     name="sen1floods11",
@@ -76,8 +77,8 @@ HLS_BURN_SCARS_SPEC = DatasetSpec(
     summary="HLS burn scars (US 2018-2021): 6-band HLS chips of 512 px with burn-scar masks",
     factory="geofm_datasets.named.hls_burn_scars:build_hls_burn_scars",
     task="segmentation",
-    **HLS_SCENES,
-    **hugging_face("ibm-nasa-geospatial/hls_burn_scars"),
+    **so.HLS_SCENES,
+    **so.hugging_face("ibm-nasa-geospatial/hls_burn_scars"),
     classes=("not_burned", "burn_scar"),
     ignore_index=255,
     layout=(
@@ -107,8 +108,8 @@ MULTI_TEMPORAL_CROP_SPEC = DatasetSpec(
     summary="Multi-temporal crop classification (US 2022): 3 time steps x 6 HLS bands, 13 land-cover/crop classes",
     factory="geofm_datasets.named.multi_temporal_crop:build_multi_temporal_crop",
     task="segmentation",
-    **HLS_SCENES,
-    **hugging_face("ibm-nasa-geospatial/multi-temporal-crop-classification"),
+    **so.HLS_SCENES,
+    **so.hugging_face("ibm-nasa-geospatial/multi-temporal-crop-classification"),
     classes=(
         "natural_vegetation",
         "forest",

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from geofm.data import compute_band_stats, raster_meta
+from geofm.data import compute_band_stats
 from geofm.errors import DataError
-from geofm_datasets.base_datamodule import GeofmDataModule
+from geofm_datasets.base_datamodule import ImageFileDataModule, no_valid_pixels_message
 from geofm_datasets.regression.dataset import GeoTiffRegressionDataset, RegressionSample
 
 __all__ = ["GeoTiffRegressionDataModule"]
@@ -30,7 +30,7 @@ def _normalisation(
     return items if len(items) == count else items * count
 
 
-class GeoTiffRegressionDataModule(GeofmDataModule):
+class GeoTiffRegressionDataModule(ImageFileDataModule):
     """Regression batches ``{"image", "target", "valid", "meta"}`` from paired image and target GeoTIFFs.
 
     ``samples`` maps each split to its samples. ``file_bands`` names the image bands in file order;
@@ -66,10 +66,6 @@ class GeoTiffRegressionDataModule(GeofmDataModule):
         self.target_offset = _normalisation(target_offset, stats and stats[0], self.num_outputs, "target_offset")
         self.target_scale = _normalisation(target_scale, stats and stats[1], self.num_outputs, "target_scale")
 
-    def default_gsd(self) -> float | None:
-        """The ground sample distance of the first training image."""
-        return raster_meta(self.samples["train"][0].image).gsd
-
     def target_stats(self, split: str = "train") -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per target band: mean and std of the raw target values of ``split`` (invalid values excluded)."""
         paths = [s.target for s in self.samples[split] if s.target is not None]
@@ -83,11 +79,8 @@ class GeoTiffRegressionDataModule(GeofmDataModule):
 
     def no_valid_pixel_reason(self) -> str | None:
         """What a split without valid pixel means here: every target value is NaN or nodata."""
-        target_nodata = "" if self.target_nodata is None else f", target_nodata {self.target_nodata:g}"
-        return (
-            f"every target value is NaN or nodata (in the targets{target_nodata}, or in the images); check the "
-            "targets, the target_nodata / target_bands options and the images' nodata"
-        )
+        invalid, options = "every target value is NaN", "target_nodata / target_bands"
+        return no_valid_pixels_message(invalid, "targets", "target_nodata", self.target_nodata, options)
 
     def compute_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per delivered band: mean and std of ``x * scale`` over the training images (nodata excluded)."""
@@ -100,16 +93,9 @@ class GeoTiffRegressionDataModule(GeofmDataModule):
         )
         return tuple(stats.mean), self.nonzero_std(stats.std)
 
-    def make_dataset(self, split: str, samples: Sequence[RegressionSample]) -> GeoTiffRegressionDataset:
-        """Random crops and flips for ``train``; centre crops (or whole tiles) otherwise."""
-        return GeoTiffRegressionDataset(
-            samples,
-            target_indexes=self.target_indexes,
-            target_offset=self.target_offset,
-            target_scale=self.target_scale,
-            target_nodata=self.target_nodata,
-            **self.sampling_options(split),
-        )
+    dataset_class = GeoTiffRegressionDataset
+
+    dataset_keywords = ("target_indexes", "target_offset", "target_scale", "target_nodata")
 
     def mean_baseline(self, split: str = "val") -> dict[str, Any]:
         """RMSE, MAE and R² on ``split`` of predicting every valid target as the training mean (scaled units)."""

@@ -10,13 +10,15 @@ from geofm.data import find_rasters, raster_info
 from geofm.data.factory import DatasetOptions, complete_spec
 from geofm.errors import ConfigError, DataError
 from geofm_datasets.options import (
-    as_bools,
     as_list,
+    loading_keywords,
+    loading_values,
     optional_float,
     pair_by_stem,
     read_file_bands,
     sources,
     split_paths,
+    takes_keywords_of,
     unknown_options,
 )
 from geofm_datasets.regression.datamodule import GeoTiffRegressionDataModule
@@ -71,29 +73,25 @@ def _number_or_auto(value: Any, name: str) -> float | tuple[float, ...] | str:
     return tuple(float(v) for v in value)
 
 
+@takes_keywords_of(loading_keywords)
 def build_geotiff_regression(
     common: DatasetOptions,
     /,
     *,
     images: str | Path | Sequence[str | Path] = "images",
     targets: str | Path | Sequence[str | Path] = "targets",
-    split_files: str | Path | Mapping[str, str | Path] | None = None,
-    file_bands: str | Sequence[str] | None = None,
-    sensor: str | None = None,
+    target_suffix: str | None = None,
     target_bands: str | int | Sequence[int] | None = None,
     target_nodata: float | None = None,
     target_offset: float | str | Sequence[float] = 0.0,
     target_scale: float | str | Sequence[float] = 1.0,
+    image_suffix: str = "",
+    file_bands: str | Sequence[str] | None = None,
+    sensor: str | None = None,
     nodata: float | None = None,
-    scale: float = 1.0,
-    flips: bool | str = True,
+    split_files: str | Path | Mapping[str, str | Path] | None = None,
     val_fraction: float = 0.2,
     test_fraction: float = 0.0,
-    target_suffix: str | None = None,
-    image_suffix: str = "",
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
-    eval_full_tiles: bool | str = False,
     **options: Any,
 ) -> GeoTiffRegressionDataModule:
     """Build the data module of a folder (or globs) of image GeoTIFFs and float target GeoTIFFs.
@@ -103,6 +101,7 @@ def build_geotiff_regression(
     and splits found; another (e.g. ``demo_regression``) is kept as it is.
     """
     spec = common.spec
+    loading, options = loading_keywords(**options)
     unknown_options(spec, options)
     root = common.data_root
     try:
@@ -135,9 +134,8 @@ def build_geotiff_regression(
         target_indexes=_target_indexes(target_bands, target_count),
         target_offset=_number_or_auto(target_offset, "target_offset"),
         target_scale=_number_or_auto(target_scale, "target_scale"),
-        scale=float(scale),
         nodata=optional_float(nodata),
         target_nodata=optional_float(target_nodata),
-        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory, eval_full_tiles=eval_full_tiles),
+        **loading_values(**loading),
         gsd=common.spec.gsd,
     )

@@ -6,20 +6,12 @@ Light on purpose: :mod:`geofm_datasets.plugin` lists these, so nothing here impo
 from __future__ import annotations
 
 from geofm.specs import DatasetSpec
-from geofm_datasets.spec_options import (
-    FILE_BANDS,
-    GENERATED_OPTIONS,
-    HLS_SCENES,
-    SENSOR,
-    SPLIT_FRACTIONS,
-    generated,
-    window_options,
-)
+from geofm_datasets import spec_options as so
 
 __all__ = ["DEMO_REGRESSION_SPEC", "GEOTIFF_REGRESSION_SPEC", "REGRESSION_SPECS"]
 
 _OPTIONS = {
-    **window_options(
+    **so.window_options(
         flips="random horizontal and vertical flips of image and target together when training (default true)",
         scale="constant multiplier applied to the image before normalisation, e.g. 10000 for reflectance 0-1",
     ),
@@ -46,14 +38,14 @@ GEOTIFF_REGRESSION_SPEC = DatasetSpec(
         "targets": "folder, glob or list of target GeoTIFFs (relative to --data-root; default 'targets')",
         "split_files": "mapping split -> text file of image ids, or a folder of {train,val,test}.txt "
         "(default <data-root>/splits/ if present)",
-        "file_bands": FILE_BANDS,
-        "sensor": SENSOR,
+        "file_bands": so.FILE_BANDS,
+        "sensor": so.SENSOR,
         "target_bands": "1-based bands of the target files to predict, e.g. 1 or 1,3 (default: all)",
         "target_nodata": "target value meaning no data (default: the target files' nodata; NaN always is)",
         "nodata": "image value meaning no data (default: the image files' nodata); such pixels are not scored",
         "target_suffix": "suffix after the image stem in target names (default: tries '', _target, _label, _gt ...)",
         "image_suffix": "suffix of image stems left out of the sample id (default none)",
-        **SPLIT_FRACTIONS,
+        **so.SPLIT_FRACTIONS,
     },
 )
 
@@ -62,8 +54,8 @@ DEMO_REGRESSION_SPEC = DatasetSpec(
     summary="Generated scenes in the six HLS bands with a vegetation-cover target (0-1) to regress per pixel",
     factory="geofm_datasets.demo_regression:build_demo_regression",
     task="regression",
-    **HLS_SCENES,
-    **generated("demo_regression"),
+    **so.HLS_SCENES,
+    **so.generated("demo_regression"),
     layout=(
         "images/demo_regression_NNN_YYYYMMDD.tif (int16 reflectance x 10000, nodata -9999, EPSG:32633), "
         "targets/demo_regression_NNN_YYYYMMDD_target.tif (float32 vegetation cover 0-1, nodata -9999 and NaN), "
@@ -71,7 +63,7 @@ DEMO_REGRESSION_SPEC = DatasetSpec(
     ),
     options={
         **_OPTIONS,
-        **GENERATED_OPTIONS,
+        **so.GENERATED_OPTIONS,
         "target_offset": "targets become (raw - target_offset) / target_scale; default auto (the training mean), "
         "so metrics are in standard deviations of the training cover; 0 (with target_scale=1) for fractions",
         "target_scale": "see target_offset; default auto (the training targets' std)",

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from geofm.data import BandStats, compute_band_stats, raster_meta
+from geofm.data import BandStats, compute_band_stats
 from geofm.errors import DataError
-from geofm_datasets.base_datamodule import GeofmDataModule
+from geofm_datasets.base_datamodule import ImageFileDataModule, no_valid_pixels_message
 from geofm_datasets.segmentation.dataset import BandLayout, GeoTiffSegmentationDataset, SegmentationSample
 
 __all__ = ["GeoTiffSegmentationDataModule"]
@@ -24,7 +24,7 @@ def _pool(stats: Sequence[BandStats]) -> tuple[tuple[float, ...], tuple[float, .
     return tuple(float(v) for v in mean), tuple(float(v) for v in np.sqrt(variance))
 
 
-class GeoTiffSegmentationDataModule(GeofmDataModule):
+class GeoTiffSegmentationDataModule(ImageFileDataModule):
     """Segmentation batches ``{"image", "mask", "meta"}`` from paired image and label GeoTIFFs.
 
     ``samples`` maps each split (``train``, ``val``, ``test``) to its samples. ``file_bands`` names the
@@ -65,17 +65,10 @@ class GeoTiffSegmentationDataModule(GeofmDataModule):
         self.label_nodata = label_nodata
         self.label_offset = int(label_offset)
 
-    def default_gsd(self) -> float | None:
-        """The ground sample distance of the first training image."""
-        return raster_meta(self.samples["train"][0].image).gsd
-
     def no_valid_pixel_reason(self) -> str | None:
         """What a split without valid pixel means here: every mask pixel is the ignore index or nodata."""
-        label_nodata = "" if self.label_nodata is None else f", label_nodata {self.label_nodata:g}"
-        return (
-            f"every mask pixel is the ignore index {self.ignore_index} or nodata (in the masks{label_nodata}, or "
-            "in the images); check the masks, the ignore_index / label_nodata options and the images' nodata"
-        )
+        invalid, options = f"every mask pixel is the ignore index {self.ignore_index}", "ignore_index / label_nodata"
+        return no_valid_pixels_message(invalid, "masks", "label_nodata", self.label_nodata, options)
 
     def compute_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-band mean and std of ``x * scale`` over the training images (nodata excluded).
@@ -110,14 +103,6 @@ class GeoTiffSegmentationDataModule(GeofmDataModule):
             stds.extend(std)
         return tuple(means[i] for i in order), self.nonzero_std([stds[i] for i in order])
 
-    def make_dataset(self, split: str, samples: Sequence[SegmentationSample]) -> GeoTiffSegmentationDataset:
-        """Random crops and flips for ``train``; centre crops (or whole tiles) otherwise."""
-        return GeoTiffSegmentationDataset(
-            samples,
-            layout=self.layout,
-            label_nodata=self.label_nodata,
-            label_offset=self.label_offset,
-            ignore_index=self.ignore_index,
-            num_classes=self.num_classes,
-            **self.sampling_options(split),
-        )
+    dataset_class = GeoTiffSegmentationDataset
+
+    dataset_keywords = ("layout", "label_nodata", "label_offset", "ignore_index", "num_classes")

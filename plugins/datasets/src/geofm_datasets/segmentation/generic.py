@@ -15,12 +15,14 @@ from geofm.data.factory import DatasetOptions, complete_spec
 from geofm.errors import ConfigError, DataError
 from geofm_datasets.options import (
     SPLITS,
-    as_bools,
     as_list,
+    loading_keywords,
+    loading_values,
     optional_float,
     pair_by_stem,
     sources,
     split_paths,
+    takes_keywords_of,
     unknown_options,
 )
 from geofm_datasets.segmentation.datamodule import GeoTiffSegmentationDataModule
@@ -116,6 +118,7 @@ def _layout(sample: SegmentationSample, names: Sequence[str], num_frames: int | 
     return BandLayout(tuple(counts), num_frames=frames, frames_in_file=in_file, temporal=temporal)
 
 
+@takes_keywords_of(loading_keywords)
 def build_geotiff_segmentation(
     common: DatasetOptions,
     /,
@@ -131,8 +134,6 @@ def build_geotiff_segmentation(
     label_nodata: float | None = None,
     label_offset: int = 0,
     nodata: float | None = None,
-    scale: float = 1.0,
-    flips: bool | str = True,
     val_fraction: float = 0.2,
     test_fraction: float = 0.0,
     label_suffix: str | None = None,
@@ -140,9 +141,6 @@ def build_geotiff_segmentation(
     frames: str | Sequence[str] | None = None,
     num_frames: int | None = None,
     stack: str | Sequence[str] | None = None,
-    cache: bool | str = False,
-    pin_memory: bool | str = False,
-    eval_full_tiles: bool | str = False,
     **options: Any,
 ) -> GeoTiffSegmentationDataModule:
     """Build the data module of a folder (or globs, or ``{id}`` patterns) of image GeoTIFFs and labels.
@@ -155,6 +153,7 @@ def build_geotiff_segmentation(
     dataset that reads its files through this factory, e.g. ``demo``) is kept as it is.
     """
     spec = common.spec
+    loading, options = loading_keywords(**options)
     unknown_options(spec, options)
     root = common.data_root
     frames = as_list(frames) or []
@@ -209,12 +208,11 @@ def build_geotiff_segmentation(
         sensor=sensor,
         classes=class_names,
         ignore_index=int(ignore_index),
-        scale=float(scale),
         nodata=optional_float(nodata),
         label_nodata=optional_float(label_nodata),
         label_offset=int(label_offset),
         layout=layout,
-        **as_bools(flips=flips, cache=cache, pin_memory=pin_memory, eval_full_tiles=eval_full_tiles),
+        **loading_values(**loading),
         gsd=common.spec.gsd,
     )
 

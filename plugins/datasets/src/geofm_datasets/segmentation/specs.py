@@ -6,34 +6,26 @@ Light (no torch, numpy or rasterio): the plugin's hook returns these, and the fa
 from __future__ import annotations
 
 from geofm.specs import DatasetSpec
-from geofm_datasets.spec_options import (
-    FILE_BANDS,
-    GENERATED_OPTIONS,
-    HLS_SCENES,
-    SENSOR,
-    SPLIT_FRACTIONS,
-    generated,
-    window_options,
-)
+from geofm_datasets import spec_options as so
 
 __all__ = ["DEMO_SPEC", "GEOTIFF_SEGMENTATION_SPEC", "SEGMENTATION_SPECS"]
 
-_WINDOW_OPTIONS = window_options()
+_WINDOW_OPTIONS = so.window_options()
 
 DEMO_SPEC = DatasetSpec(
     name="demo",
     summary="Generated land-cover scenes in the six HLS bands (water, vegetation, bare soil, built-up); the default",
     factory="geofm_datasets.demo:build_demo",
     task="segmentation",
-    **HLS_SCENES,
-    **generated("demo"),
+    **so.HLS_SCENES,
+    **so.generated("demo"),
     classes=("water", "vegetation", "bare_soil", "built_up"),
     ignore_index=255,
     layout=(
         "images/demo_NNN_YYYYMMDD.tif (int16 reflectance x 10000, nodata -9999, EPSG:32633), "
         "labels/demo_NNN_YYYYMMDD_mask.tif (uint8, 255 = nodata), splits/{train,val,test}.txt, stats.json"
     ),
-    options={**_WINDOW_OPTIONS, **GENERATED_OPTIONS},
+    options={**_WINDOW_OPTIONS, **so.GENERATED_OPTIONS},
 )
 
 GEOTIFF_SEGMENTATION_SPEC = DatasetSpec(
@@ -55,15 +47,15 @@ GEOTIFF_SEGMENTATION_SPEC = DatasetSpec(
         "images": "folder, glob or list of image GeoTIFFs (relative to --data-root; default 'images')",
         "labels": "folder, glob or list of label GeoTIFFs (relative to --data-root; default 'labels')",
         "split_files": "mapping split -> text file of image ids (default <data-root>/splits/<split>.txt if present)",
-        "file_bands": FILE_BANDS,
-        "sensor": SENSOR,
+        "file_bands": so.FILE_BANDS,
+        "sensor": so.SENSOR,
         "classes": "class names in label-value order (or num_classes)",
         "num_classes": "number of classes when names are not given",
         "ignore_index": "label value excluded from loss and metrics; nodata pixels get it (default 255)",
         "label_nodata": "label value meaning no data (default: the label files' nodata)",
         "nodata": "image value meaning no data (default: the image files' nodata)",
         "label_suffix": "suffix after the image stem in label names (default: tries '', _mask, _label, .mask ...)",
-        **SPLIT_FRACTIONS,
+        **so.SPLIT_FRACTIONS,
         "image_suffix": "suffix of the image stems that is not part of the id, e.g. _merged",
         "label_offset": "added to label values other than no data, e.g. -1 for classes 1..K with 0 = no data",
         "frames": (
