@@ -18,6 +18,7 @@ from geofm.contracts import check_built
 from geofm.errors import ConfigError
 from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, TaskSpec
+from geofm.vocabulary import DETECTION_TASKS
 from geofm.weights import ResolvedWeights, resolve_weights
 
 __all__ = [
@@ -198,7 +199,7 @@ class ResolvedRun:
         if self.task_spec.task_type == "regression":
             mean_baseline = getattr(self.datamodule, "mean_baseline", None)
             return dict(mean_baseline("val")) if mean_baseline is not None else {}
-        if self.task_spec.task_type in ("detection", "instance_segmentation"):
+        if self.task_spec.task_type in DETECTION_TASKS:
             # predicting nothing scores 0 on every COCO metric; a trained detector must beat that
             return {"no_detections_map": 0.0, "no_detections_map_50": 0.0}
         if self.task_spec.task_type != "segmentation":

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from geofm.errors import ComponentLoadError, SpecError
-from geofm.vocabulary import FeatureKind, TaskType
+from geofm.vocabulary import DENSE_TASKS, FeatureKind, TaskType
 
 __all__ = [
     "OPTIMISATION_OPTIONS",
@@ -383,7 +383,7 @@ class DecoderSpec(ComponentSpec):
     consumes: Literal["maps", "vector", "tokens", "any"] = "maps"
     num_levels: int = 1
     needs_pyramid: bool = False
-    tasks: tuple[TaskType, ...] = ("segmentation", "regression")
+    tasks: tuple[TaskType, ...] = DENSE_TASKS
 
     kind: str = field(default="decoders", init=False, repr=False)
 

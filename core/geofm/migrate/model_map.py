@@ -14,6 +14,7 @@ from typing import Any
 
 from geofm.migrate.peer_yaml import class_name
 from geofm.migrate.state import State
+from geofm.vocabulary import CLASSIFICATION_TASKS
 
 __all__ = ["BACKBONE_ALIASES", "DECODERS", "NECKS", "geofm_backbone_name", "translate_model"]
 
@@ -298,7 +299,7 @@ def _head(state: State) -> None:
         option, value = arg[len("head_") :], peer.get(key)
         if option == "dropout" and state.task_type != "regression":
             state.map(key, "head.dropout", float)
-        elif option == "channel_list" and state.task_type in ("classification", "multilabel_classification"):
+        elif option == "channel_list" and state.task_type in CLASSIFICATION_TASKS:
             state.map(key, "head.hidden", list)
         elif option == "channel_list" and list(value or []) == [state.decoder_out_channels]:
             state.map(key, "head.extra_conv", lambda _: True, "one 3x3 conv-norm-ReLU at the decoder's width")

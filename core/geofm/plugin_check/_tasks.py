@@ -21,13 +21,13 @@ from geofm.contracts import check_built
 from geofm.plugin_check._rows import CheckFailed, Rows
 from geofm.specs import TaskSpec
 from geofm.testing.synthetic import quiet_cpu_trainer, synthetic_batch
-from geofm.vocabulary import DETECTION_TASKS
+from geofm.vocabulary import DENSE_TASKS, DETECTION_TASKS
 
 __all__ = ["TinyDetectionModel", "TinyTaskModel", "check_task"]
 
 _BANDS = 4
 _SIZE = 32
-_DENSE = ("segmentation", "regression")
+_DENSE = DENSE_TASKS
 
 
 class TinyTaskModel(nn.Module):

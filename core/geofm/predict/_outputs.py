@@ -12,6 +12,7 @@ import numpy as np
 
 from geofm.errors import ConfigError
 from geofm.predict._run import LoadedRun
+from geofm.vocabulary import DENSE_TASKS
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -89,7 +90,7 @@ def argmax_channels(values: np.ndarray, dtype: str) -> np.ndarray:
 
 def per_tile(loaded: LoadedRun, kind: str) -> bool:
     """Whether the model gives one value per class and tile (classification) that is painted over the tile."""
-    return loaded.task_type not in ("segmentation", "regression") and kind != "embeddings"
+    return loaded.task_type not in DENSE_TASKS and kind != "embeddings"
 
 
 def output_layout(

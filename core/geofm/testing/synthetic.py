@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from geofm.bands import BANDS, canonical_bands
 from geofm.data.loaders import SplitLoaders
 from geofm.specs import DatasetSpec
+from geofm.vocabulary import CLASSIFICATION_TASKS, DENSE_TASKS
 
 __all__ = [
     "SYNTHETIC_TASK_TYPES",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 SyntheticTask = Literal["segmentation", "regression", "classification", "multilabel_classification"]
-SYNTHETIC_TASK_TYPES: tuple[str, ...] = ("segmentation", "regression", "classification", "multilabel_classification")
+SYNTHETIC_TASK_TYPES: tuple[str, ...] = (*DENSE_TASKS, *CLASSIFICATION_TASKS)
 """The task types :func:`synthetic_batch` and :class:`SyntheticDataModule` produce batches for."""
 
 _FIRST_BANDS = ("BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2")
