@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -38,3 +43,25 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent (it holds fixtures and real samples; present in CI)")
     return SHARED
+
+
+@contextmanager
+def _plugin_from_source(folder: Path, module_name: str, source: str) -> Iterator[ModuleType]:
+    (folder / f"{module_name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    sys.path.insert(0, str(folder))
+    try:
+        from geofm.testing import isolated_plugins
+
+        module = importlib.import_module(module_name)
+        with isolated_plugins(module):
+            yield module
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop(module_name, None)
+
+
+@pytest.fixture(scope="session")
+def plugin_from_source():
+    """``plugin_from_source(folder, module_name, source)``: within the block, the registry holds the
+    installed plugins plus the plugin module written from ``source`` into ``folder`` (yielded)."""
+    return _plugin_from_source

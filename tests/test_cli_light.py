@@ -1,4 +1,4 @@
-"""Listing commands and --help must never import torch, and must be quick."""
+"""Listing commands and --help must never import torch (nor numpy), and must be quick."""
 
 import subprocess
 import sys
@@ -13,7 +13,8 @@ try:
     main()
 except SystemExit as exit:
     code = exit.code
-heavy = [m for m in ("torch", "lightning", "rasterio", "timm", "segmentation_models_pytorch") if m in sys.modules]
+HEAVY = ("torch", "lightning", "numpy", "rasterio", "timm", "segmentation_models_pytorch")
+heavy = [m for m in HEAVY if m in sys.modules]
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,7 @@ from geofm.errors import ConfigError, DataError  # noqa: E402
 from geofm.predict import CallSchedule, load_run, predict  # noqa: E402
 from geofm.predict.schedule import WRITE_QUEUE, call_schedule, torch_threads  # noqa: E402
 from geofm.predict.tiling import StripeAccumulator, StripeBlender, blend_window, tile_starts  # noqa: E402
-from geofm.testing import isolated_plugins, write_geotiff  # noqa: E402
+from geofm.testing import write_geotiff  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 RUN_BANDS = ["BLUE", "GREEN", "RED", "NIR_NARROW", "SWIR_1", "SWIR_2"]
@@ -90,17 +87,9 @@ def geofm_decoders():
 
 
 @pytest.fixture(scope="module")
-def plugin(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("plugin")
-    (folder / "geofm_predict_test_plugin.py").write_text(textwrap.dedent(PLUGIN_SOURCE), encoding="utf-8")
-    sys.path.insert(0, str(folder))
-    try:
-        module = importlib.import_module("geofm_predict_test_plugin")
-        with isolated_plugins(module):
-            yield module
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("geofm_predict_test_plugin", None)
+def plugin(tmp_path_factory: pytest.TempPathFactory, plugin_from_source):
+    with plugin_from_source(tmp_path_factory.mktemp("plugin"), "geofm_predict_test_plugin", PLUGIN_SOURCE) as module:
+        yield module
 
 
 def make_run(

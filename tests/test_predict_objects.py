@@ -9,10 +9,7 @@ the tile's edge as the tile sees it, cut, as a real detector would.
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ shapely = pytest.importorskip("shapely")
 
 from geofm.errors import ConfigError, DataError  # noqa: E402
 from geofm.predict import LoadedRun, predict  # noqa: E402
-from geofm.testing import isolated_plugins, write_geotiff  # noqa: E402
+from geofm.testing import write_geotiff  # noqa: E402
 
 BANDS = ["BLUE", "GREEN", "RED"]  # brightness, class index, score
 CLASSES = ("building", "car", "field")
@@ -126,17 +123,9 @@ def geofm_decoders():
 
 
 @pytest.fixture(scope="module")
-def plugin(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("plugin")
-    (folder / "geofm_objects_test_plugin.py").write_text(textwrap.dedent(PLUGIN_SOURCE), encoding="utf-8")
-    sys.path.insert(0, str(folder))
-    try:
-        module = importlib.import_module("geofm_objects_test_plugin")
-        with isolated_plugins(module):
-            yield module
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("geofm_objects_test_plugin", None)
+def plugin(tmp_path_factory: pytest.TempPathFactory, plugin_from_source):
+    with plugin_from_source(tmp_path_factory.mktemp("plugin"), "geofm_objects_test_plugin", PLUGIN_SOURCE) as module:
+        yield module
 
 
 def make_run(root: Path, task: str = "detection") -> Path:

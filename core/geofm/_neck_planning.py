@@ -245,23 +245,18 @@ def _auto_necks(
     wants = decoder.consumes
     if wants == "any":
         wants = "vector" if task_type in CLASSIFICATION_TASKS else "maps"
-    if state.kind != wants and (wants == "vector" or (wants == "maps" and state.kind == "tokens")):
-        converter = catalogue.converter(state.kind, wants)
+    converter = None  # the neck that turns the backbone's kind of features into the decoder's
+    if state.kind != wants:
+        convertible = wants == "vector" or (state.kind, wants) == ("tokens", "maps")
+        converter = catalogue.converter(state.kind, wants) if convertible else None
         if converter is None:
             raise IncompatibleComponentsError(
                 f"decoder {decoder.name} consumes {wants} but backbone {backbone.name} gives {state.kind} and no "
-                f"installed neck turns {state.kind} into {wants}; give one with --neck or choose another decoder"
+                f"installed neck turns {state.kind} into {wants}; give one with --neck or choose another decoder "
+                "(geofm decoders list)"
             )
-        if wants == "vector":
-            return [{"name": converter.name}]
-    elif state.kind != wants:
-        raise IncompatibleComponentsError(
-            f"decoder {decoder.name} consumes {decoder.consumes} but backbone {backbone.name} gives "
-            f"{state.kind} and no neck turns {state.kind} into {decoder.consumes}; choose another decoder "
-            "(geofm decoders list)"
-        )
     if wants == "vector":
-        return necks
+        return [{"name": converter.name}] if converter else []
     # maps (or tokens) for a dense decoder: choose the levels first
     wanted = decoder.num_levels if decoder.num_levels > 0 else None
     pyramid_maker = catalogue.pyramid_maker(wanted)
@@ -291,9 +286,9 @@ def _auto_necks(
             necks.append({"name": selector.name, "levels": list(chosen)})
         reductions = tuple(state.reductions[i] for i in chosen) if state.reductions is not None else None
         state = FeatureState(state.kind, reductions, len(chosen), raw=False)
-    if state.kind == "tokens" and wants == "maps":
-        necks.append({"name": catalogue.needed(catalogue.converter("tokens", "maps"), "turn tokens into maps").name})
-        state = replace(state, kind="maps")
+    if converter is not None:
+        necks.append({"name": converter.name})
+        state = replace(state, kind=wants)
     if decoder.needs_pyramid and state.pyramid is False:
         one_stride = state.reductions is not None and len(set(state.reductions)) == 1
         if pyramid_maker is not None and one_stride and state.count in pyramid_inputs:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from geofm._neck_planning import NeckCatalogue, plan_composition
 from geofm.contracts import DetectorModule, check_built
 from geofm.errors import ConfigError, IncompatibleComponentsError
+from geofm.lazy import lazy_exports
 from geofm.registry import get_registry
 from geofm.specs import BackboneSpec, DecoderSpec
-from geofm.vocabulary import CLASSIFICATION_TASKS, DENSE_TASKS, DETECTION_TASKS, HEAD_OF_TASK, TASK_TYPES
+from geofm.vocabulary import DENSE_TASKS, DETECTION_TASKS, HEAD_OF_TASK, TASK_TYPES
 
 if TYPE_CHECKING:
     from torch import nn
@@ -26,12 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["ComposedModel", "build_backbone", "build_model", "plan_composition", "task_type_and_head"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "ComposedModel":  # lazy: the class needs torch
-        from geofm._compose_model import ComposedModel
-
-        return ComposedModel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"ComposedModel": "geofm._compose_model"})  # the class needs torch
 
 
 def _call(factory: Callable[..., Any], what: str, documented: Mapping[str, str], **kwargs: Any) -> Any:
@@ -177,9 +173,13 @@ def _aux_plans(
     backbone_spec: BackboneSpec, aux_heads: Sequence[Mapping[str, Any]], task_type: str
 ) -> list[tuple[DecoderSpec, list[dict[str, Any]], float, dict[str, Any]]]:
     """Check every auxiliary head from the specs; return (decoder spec, necks, weight, decoder options)."""
-    if aux_heads and (task_type in CLASSIFICATION_TASKS or task_type in DETECTION_TASKS):
+    if not aux_heads:
+        return []
+    if task_type not in DENSE_TASKS:
         raise IncompatibleComponentsError(f"auxiliary heads are for dense tasks, not {task_type}; remove aux_heads")
     decoders = get_registry("decoders")
+    catalogue = NeckCatalogue()
+    selector = catalogue.needed(catalogue.level_selector(), "select levels")
     plans = []
     for index, aux in enumerate(aux_heads):
         options = dict(aux)
@@ -191,8 +191,6 @@ def _aux_plans(
             ) from None
         weight = float(options.pop("weight", 1.0))
         spec: DecoderSpec = decoders.get(decoder_name)
-        catalogue = NeckCatalogue()
-        selector = catalogue.needed(catalogue.level_selector(), "select levels")
         necks: list[str | dict[str, Any]] = [{"name": selector.name, "levels": [level]}]
         if backbone_spec.output_kind == "tokens":
             necks.append(catalogue.needed(catalogue.converter("tokens", "maps"), "turn tokens into maps").name)

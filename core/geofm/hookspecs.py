@@ -17,7 +17,6 @@ from typing import Any
 import pluggy
 
 from geofm.specs import BackboneSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
-from geofm.vocabulary import HOOK_OF_KIND
 
 PROJECT_NAME = "geofm"
 
@@ -25,7 +24,6 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 __all__ = [
-    "HOOK_KINDS",
     "PROJECT_NAME",
     "geofm_backbones",
     "geofm_cli",
@@ -101,7 +99,3 @@ def geofm_cli(app: Any) -> None:
     Called when the CLI starts, so the implementation must be cheap and must not import torch at
     module level; import heavy libraries inside the command functions.
     """
-
-
-HOOK_KINDS: dict[str, str] = HOOK_OF_KIND
-"""Component kind -> the collection hook that returns its specs."""

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from geofm.errors import DuplicateComponentError, UnknownComponentError
-from geofm.hookspecs import HOOK_KINDS
 from geofm.plugins import (
     SELECTION_VARIABLES,
     PluginRecord,
@@ -25,16 +24,15 @@ from geofm.plugins import (
     record_failure,
 )
 from geofm.specs import BackboneSpec, ComponentSpec, DatasetSpec, DecoderSpec, NeckSpec, TaskSpec
-from geofm.vocabulary import COMPONENT_KINDS, SINGULAR
+from geofm.vocabulary import HOOK_OF_KIND, SINGULAR
 
 __all__ = ["KINDS", "Registry", "get_registry"]
 
 S = TypeVar("S", bound=ComponentSpec)
 
-_SPEC_CLASSES = (BackboneSpec, NeckSpec, DecoderSpec, DatasetSpec, TaskSpec)
 KINDS: dict[str, type[ComponentSpec]] = {
-    kind: next(cls for cls in _SPEC_CLASSES if cls.kind == kind)  # type: ignore[misc]
-    for kind in COMPONENT_KINDS
+    cls.kind: cls  # type: ignore[misc]
+    for cls in (BackboneSpec, NeckSpec, DecoderSpec, DatasetSpec, TaskSpec)
 }
 """Component kinds and the spec class each holds."""
 
@@ -142,7 +140,7 @@ def _collect() -> dict[str, Registry[Any]]:
     manager = get_plugin_manager()
     records = {r.name: r for r in plugin_records()}
     found: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
-    for kind, hook_name in HOOK_KINDS.items():
+    for kind, hook_name in HOOK_OF_KIND.items():
         spec_class = KINDS[kind]
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             record = records.get(impl.plugin_name) or PluginRecord(impl.plugin_name, "?", "?", "?")

@@ -13,8 +13,7 @@ loaded on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from geofm.backbone_kit.geometry import TransformerGeometry
 from geofm.backbone_kit.options import (
@@ -27,6 +26,7 @@ from geofm.backbone_kit.options import (
 )
 from geofm.backbone_kit.specs import TokenVariant, quarter_levels, token_backbone_spec
 from geofm.backbone_kit.variants import BackboneRequest, variant_factory
+from geofm.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from geofm.backbone_kit.modules import (
@@ -59,21 +59,19 @@ __all__ = [
     "variant_factory",
 ]
 
-_LAZY = frozenset(
-    {"GradCheckpointing", "ResidualMlp", "TokenBackbone", "init_linears", "run_blocks", "single_frame_pixels"}
+_MODULES = "geofm.backbone_kit.modules"
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        name: _MODULES
+        for name in (
+            "GradCheckpointing",
+            "ResidualMlp",
+            "TokenBackbone",
+            "init_linears",
+            "run_blocks",
+            "single_frame_pixels",
+        )
+    },
 )
-"""Public names of :mod:`geofm.backbone_kit.modules`, imported on first use (they need torch)."""
-
-
-def __getattr__(name: str) -> Any:
-    """Import the torch helpers on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module("geofm.backbone_kit.modules"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The public names, including the lazily imported ones."""
-    return sorted({*globals(), *_LAZY})
+"""Public names of :mod:`geofm.backbone_kit.modules` are imported on first use (they need torch)."""

@@ -5,20 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from geofm.data.factory import as_bool as _data_as_bool
+from geofm.data.factory import as_bool
 from geofm.errors import ConfigError, DataError
 
 __all__ = ["GRAD_CHECKPOINTING", "as_bool", "check_options", "check_single_frame", "flat_band_names", "round_up"]
 
 GRAD_CHECKPOINTING = "recompute block activations in the backward pass to save memory (default false)"
 """The description of the ``grad_checkpointing`` option, as the backbone specs list it."""
-
-
-def as_bool(value: Any, name: str) -> bool:
-    """An option's value as a boolean: text as :func:`geofm.data.factory.as_bool` reads it, blank text false."""
-    if isinstance(value, str) and not value.strip():
-        return False
-    return _data_as_bool(value, name)
 
 
 def check_options(

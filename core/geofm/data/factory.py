@@ -179,9 +179,11 @@ def as_list(value: str | Sequence[Any] | None) -> list[str] | None:
 
 
 def as_bool(value: Any, name: str) -> bool:
-    """``true``/``false`` (and 1/0, yes/no, on/off) from a string option, else ``bool(value)``."""
+    """``true``/``false`` (and 1/0, yes/no, on/off; blank is false) from a string option, else ``bool(value)``."""
     if isinstance(value, str):
         lowered = value.strip().lower()
+        if not lowered:
+            return False
         if lowered in _TRUE:
             return True
         if lowered in _FALSE:

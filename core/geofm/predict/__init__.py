@@ -23,8 +23,9 @@ what both share (``_setup``, ``_options``) and loading a run (``_run``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from geofm.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from geofm.predict._maps import predict_scene
@@ -45,14 +46,4 @@ _SOURCES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name's module on first use (no torch, numpy or rasterio on ``import geofm.predict``)."""
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_SOURCES[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)

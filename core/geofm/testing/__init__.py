@@ -7,9 +7,9 @@ the ``geofm_isolated`` fixture. Importing this package imports no torch: :func:`
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from geofm.lazy import lazy_exports
 from geofm.testing.conformance import check_plugin_module, check_spec_factories, import_is_light
 from geofm.testing.isolation import isolated_plugins
 from geofm.testing.rasters import write_geotiff
@@ -35,7 +35,7 @@ __all__ = [
     "write_geotiff",
 ]
 
-_LAZY: dict[str, tuple[str, str]] = {
+_LAZY: dict[str, str | tuple[str, str]] = {
     "SyntheticDataModule": ("geofm.testing.synthetic", "SyntheticDataModule"),
     "synthetic_batch": ("geofm.testing.synthetic", "synthetic_batch"),
     "check_plugin": ("geofm.plugin_check", "assert_plugin_passes"),
@@ -46,16 +46,4 @@ _LAZY: dict[str, tuple[str, str]] = {
 """Public names imported on first use (they need torch, pytest or the registry): name -> (module, attribute)."""
 
 
-def __getattr__(name: str) -> Any:
-    """Import the torch-dependent helpers on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module_name, attribute = _LAZY[name]
-    value = getattr(importlib.import_module(module_name), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The public names, including the lazily imported ones."""
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -9,6 +9,7 @@ from types import ModuleType
 
 from geofm import hookspecs
 from geofm.specs import ComponentSpec
+from geofm.vocabulary import HOOK_OF_KIND
 
 __all__ = ["check_plugin_module", "check_spec_factories", "import_is_light"]
 
@@ -30,7 +31,7 @@ def check_plugin_module(module: ModuleType) -> list[ComponentSpec]:
     specs: list[ComponentSpec] = []
     from geofm.registry import KINDS
 
-    kind_of_hook = {hook: kind for kind, hook in hookspecs.HOOK_KINDS.items()}
+    kind_of_hook = {hook: kind for kind, hook in HOOK_OF_KIND.items()}
     hooks = [name for name in dir(module) if name.startswith("geofm_")]
     assert hooks, f"{module.__name__} implements no geofm_* hook"
     for name in hooks:

@@ -28,7 +28,6 @@ __all__ = [
     "pair_by_stem",
     "read_file_bands",
     "resolve",
-    "root_path",
     "sources",
     "split_paths",
     "takes_keywords_of",
@@ -99,11 +98,6 @@ def as_bools(**values: Any) -> dict[str, bool]:
 def optional_float(value: float | str | None) -> float | None:
     """``float(value)``, with ``None`` kept (an option such as ``nodata`` that may be absent)."""
     return None if value is None else float(value)
-
-
-def root_path(data_root: str | Path | None) -> Path | None:
-    """``--data-root`` as a path (``~`` expanded), ``None`` when not given."""
-    return Path(data_root).expanduser() if data_root is not None else None
 
 
 def resolve(root: Path | None, value: str | Path) -> str:

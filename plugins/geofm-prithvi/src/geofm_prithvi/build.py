@@ -9,7 +9,6 @@ from geofm_prithvi.model import PrithviViT
 from geofm_prithvi.variants import OPTIONS, PRETRAINING_BANDS, VARIANTS
 
 __all__ = [
-    "ARCHITECTURE_OPTIONS",
     "build_prithvi",
     "prithvi_eo_v1_100",
     "prithvi_eo_v2_100_tl",
@@ -20,9 +19,6 @@ __all__ = [
     "prithvi_eo_v2_tiny_tl",
 ]
 
-ARCHITECTURE_OPTIONS: dict[str, str] = OPTIONS
-"""The factory's keyword options (besides checkpoint, bands, num_frames, img_size) and what they do."""
-
 
 def build_prithvi(request: BackboneRequest) -> PrithviViT:
     """Build the Prithvi-EO encoder ``request.variant`` (a name in :data:`~geofm_prithvi.variants.VARIANTS`).
@@ -31,14 +27,14 @@ def build_prithvi(request: BackboneRequest) -> PrithviViT:
     ``bands`` the model's input bands (``None``: the six pretraining bands), adapted from the pretrained
     ones when they differ; ``num_frames`` / ``img_size`` set the stored position grid (default: the
     pretraining 3 or 4 frames at 224 px; an ``img_size`` that is not a multiple of the patch is rounded
-    up, as the composed model pads its input). ``options`` are :data:`ARCHITECTURE_OPTIONS`.
+    up, as the composed model pads its input). ``options`` are :data:`~geofm_prithvi.variants.OPTIONS`.
 
     The module gets ``bands``, ``pretrained_bands`` and ``checkpoint_report`` (see
     :func:`~geofm_prithvi.checkpoint.load_checkpoint`; ``None`` without a checkpoint) attributes.
     """
     variant, options = request.variant, request.options
     spec = VARIANTS[variant]
-    check_options(variant, options, ARCHITECTURE_OPTIONS)
+    check_options(variant, options, OPTIONS)
     patch = options.get("patch_size", spec.patch_size)
     patch_hw = patch if isinstance(patch, int) else int(tuple(patch)[-1])
     model_bands = request.bands or PRETRAINING_BANDS

@@ -6,7 +6,6 @@ Parameter and buffer names equal the reference's, so the released checkpoints' e
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +16,6 @@ from geofm.errors import DataError
 __all__ = [
     "Attention",
     "Block",
-    "GatedMlp",
     "LayerNorm",
     "Mlp",
     "ModalityEmbedding",
@@ -80,14 +78,6 @@ class Mlp(nn.Module):
         """Apply the MLP to (..., dim)."""
         hidden = self.act(self.fc1(x))
         return self.fc2(hidden * self.fc3(x) if self.gated else hidden)
-
-
-class GatedMlp(Mlp):
-    """Deprecated: ``Mlp(dim, hidden, bias, gated=True)`` (the same module and parameter names)."""
-
-    def __init__(self, dim: int, hidden: int, bias: bool) -> None:
-        warnings.warn("GatedMlp is deprecated; use Mlp(..., gated=True)", DeprecationWarning, stacklevel=2)
-        super().__init__(dim, hidden, bias, gated=True)
 
 
 class Block(nn.Module):
